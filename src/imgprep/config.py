@@ -1,0 +1,98 @@
+"""Defaults, and the user's config file that may override them.
+
+The config file is TOML at ``imgprep config-path`` (platformdirs' user config dir), e.g.::
+
+    workers = 4
+    format = "png"
+    quality = 90
+
+Only the keys in ``DEFAULTS`` are accepted; command-line options always win over the file.
+This module imports neither Pillow nor Typer: it is read on every start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from imgprep.errors import UsageError
+
+__all__ = ["DEFAULTS", "MAX_PIXELS", "default_workers", "load_user_defaults", "user_config_path"]
+
+APP_NAME = "imgprep"
+
+# Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS); spelled out here so
+# start-up does not import Pillow. A test checks the two agree.
+MAX_PIXELS = 89_478_485
+
+
+def default_workers() -> int:
+    """Worker threads to use: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# Defaults of the global options that a config file may override, with the type each must have.
+DEFAULTS: dict[str, Any] = {
+    "format": "same",
+    "quality": None,  # None: the encoder's own default (Pillow: JPEG 75, WebP 80)
+    "png_compress_level": 6,  # Pillow's default
+    "optimize": False,
+    "name": "{stem}{suffix}.{ext}",
+    "workers": None,  # None: default_workers()
+    "buffer": None,  # None: twice the workers, plus two
+    "max_pixels": MAX_PIXELS,
+}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "format": (str,),
+    "quality": (int,),
+    "png_compress_level": (int,),
+    "optimize": (bool,),
+    "name": (str,),
+    "workers": (int,),
+    "buffer": (int,),
+    "max_pixels": (int,),
+}
+
+
+def user_config_path() -> Path:
+    """Where the user's ``config.toml`` lives (it need not exist); ``IMGPREP_CONFIG`` overrides."""
+    override = os.environ.get("IMGPREP_CONFIG")
+    if override:
+        return Path(override)
+    from platformdirs import user_config_path as platform_config_path
+
+    return platform_config_path(APP_NAME) / "config.toml"
+
+
+def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
+    """``DEFAULTS`` updated with the keys of the config file, checked; missing file: defaults."""
+    path = user_config_path() if path is None else path
+    values = dict(DEFAULTS)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return values
+    except OSError as error:
+        raise UsageError(f"cannot read config file {path}: {error.strerror}") from error
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"config file {path} is not valid TOML: {error}") from error
+    for key, value in data.items():
+        key = key.replace("-", "_")
+        if key not in _TYPES:
+            known = ", ".join(sorted(_TYPES))
+            raise UsageError(f"config file {path}: unknown key {key!r} (known: {known})")
+        expected = _TYPES[key]
+        # bool is an int in Python; a config value `workers = true` is still a mistake.
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise UsageError(
+                f"config file {path}: {key} must be {expected[0].__name__}, not {value!r}"
+            )
+        values[key] = value
+    return values

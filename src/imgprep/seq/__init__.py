@@ -1,0 +1,1 @@
+"""Lazy indexable sequences (standard library only). Filled in by the seq work."""
