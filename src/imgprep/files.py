@@ -26,14 +26,14 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path, PurePath
 from typing import IO, Any, cast
 
-from PIL import Image, ImageCms, ImageFile, ImageOps
+from PIL import Image, ImageCms, ImageFile
 
 from imgprep import config
 from imgprep.errors import ImageTooLargeError, InputError, OutputError, UsageError
+from imgprep.ops import auto_orient
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -529,18 +529,6 @@ def _apply_hint(image: ImageFile.ImageFile, hint: DecodeHint, orientation: int) 
             cast(Any, image).reduce = level
 
 
-def _auto_orient(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation (ops.auto_orient when the ops module provides it)."""
-    try:
-        ops = import_module("imgprep.ops")
-    except ImportError:
-        ops = None
-    orient: Callable[[Image.Image], Image.Image] | None = getattr(ops, "auto_orient", None)
-    if orient is not None:
-        return orient(image)
-    return ImageOps.exif_transpose(image)
-
-
 def _cmyk_to_rgb(image: Image.Image, profile: bytes | None) -> Image.Image:
     if profile is not None and _icc_colour_space(profile) == b"CMYK":
         try:
@@ -660,7 +648,7 @@ def _decode(
         image.load()
     decoded_size = image.size
     decoded_mode = image.mode
-    oriented = _auto_orient(image)
+    oriented = auto_orient(image)
     working = _working_mode(oriented, icc_profile if isinstance(icc_profile, bytes) else None)
     return LoadedImage(
         image=working,
