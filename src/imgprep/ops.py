@@ -35,6 +35,7 @@ __all__ = [
     "RESIZE_MODES",
     "Color",
     "Size",
+    "SizeLike",
     "auto_orient",
     "autocontrast",
     "equalize",
@@ -238,11 +239,10 @@ def _fill_value(mode: str, color: Color | None, option: str) -> float | tuple[fl
         return color
     try:
         if mode == "CMYK":
-            # ImageColor gives 3 values for CMYK, which Pillow reads as (C, M, Y, K=0):
-            # "black" would become white paper. Let Pillow's RGB->CMYK do the mapping.
-            rgb = ImageColor.getrgb(color)[:3]
-            cmyk: tuple[float, ...] = Image.new("RGB", (1, 1), rgb).convert("CMYK").getpixel((0, 0))  # type: ignore[assignment]
-            return cmyk
+            # ImageColor gives 3 values for CMYK, which Pillow reads as (C, M, Y, K=0), and
+            # Pillow's RGB->CMYK never uses K: black would be 300% rich black. Convert with
+            # full grey replacement instead, so black is K alone and white is no ink.
+            return _rgb_to_cmyk(ImageColor.getrgb(color)[:3])
         if mode in _SIXTEEN_BIT_MODES:
             grey = ImageColor.getcolor(color, "L")
             assert isinstance(grey, int)
@@ -254,6 +254,19 @@ def _fill_value(mode: str, color: Color | None, option: str) -> float | tuple[fl
         return ImageColor.getcolor(color, mode)
     except ValueError as error:
         raise UsageError(f"{option} must be a colour Pillow knows, not {color!r}") from error
+
+
+def _rgb_to_cmyk(rgb: tuple[int, ...]) -> tuple[int, int, int, int]:
+    red, green, blue = rgb
+    black = 255 - max(red, green, blue)
+    if black == 255:
+        return 0, 0, 0, 255
+    white = 255 - black
+
+    def ink(value: int) -> int:
+        return round((white - value) * 255 / white)
+
+    return ink(red), ink(green), ink(blue), black
 
 
 def _copy_info(source: Image.Image, target: Image.Image) -> Image.Image:
@@ -391,8 +404,13 @@ def rotate(
             return turned
         return _centre_on_canvas(image, turned, fill)
     working = _resampling_mode(image)
+    if working.mode == "I;16":
+        # Pillow's bicubic/bilinear transform of I;16 keeps only 8 bits (40000 -> 66): use I.
+        working = working.convert("I")
     fillcolor = _fill_value(working.mode, fill, "fill")
     rotated = working.rotate(turn, Image.Resampling.BICUBIC, expand=expand, fillcolor=fillcolor)
+    if image.mode == "I;16":
+        return _copy_info(image, rotated.convert("I;16"))  # clips bicubic overshoot to 0..65535
     return _back_to_bilevel(image, rotated)
 
 
