@@ -100,7 +100,9 @@ class _Pool(Generic[T]):
             del task, future  # drop references to results as soon as they are handed over
 
     def stop(self) -> None:
-        """Ask the workers to exit after their current item; returns at once."""
+        """Ask the workers to exit after their current item; returns at once. Idempotent."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         for _ in self.threads:
             self._tasks.put(_Signal.STOP)
@@ -122,27 +124,30 @@ class _PrefetchIterator(Iterator[T]):
         self._outstanding: deque[Future[T]] = deque()  # futures of the next items, in order
         self._pool: _Pool[T] | None = None
         self._finished = False
+        # Guards the fields above (never held while waiting), so that close() from another
+        # thread, or the sequence's close(), cannot interleave with a top-up.
+        self._lock = threading.RLock()
 
     def __iter__(self) -> _PrefetchIterator[T]:
         return self
 
     def __next__(self) -> T:
-        if self._finished:
-            raise StopIteration
         owner = self._owner
-        if self._pool is None:
-            if self._length == 0:
-                self._finish(join=True)
+        with self._lock:
+            if self._finished:
                 raise StopIteration
-            workers = min(owner.nworkers, self._length, owner.max_buffered)
-            self._pool = _Pool(owner, workers)
-        while len(self._outstanding) < owner.max_buffered and self._next_submit < self._length:
-            self._outstanding.append(self._pool.submit(self._next_submit))
-            self._next_submit += 1
-        if not self._outstanding:
+            if self._pool is None and self._length > 0:
+                workers = min(owner.nworkers, self._length, owner.max_buffered)
+                self._pool = _Pool(owner, workers)
+                owner._pools.add(self._pool)
+            while len(self._outstanding) < owner.max_buffered and self._next_submit < self._length:
+                assert self._pool is not None
+                self._outstanding.append(self._pool.submit(self._next_submit))
+                self._next_submit += 1
+            future = self._outstanding.popleft() if self._outstanding else None
+        if future is None:
             self._finish(join=True)
             raise StopIteration
-        future = self._outstanding.popleft()
         try:
             value = wait_for(future)
         except Exception:
@@ -151,16 +156,19 @@ class _PrefetchIterator(Iterator[T]):
         except BaseException:
             self._finish(join=False)  # Ctrl-C: stop now, in-flight items end in background
             raise
-        if self._next_submit == self._length and not self._outstanding:
-            self._finish(join=True)  # last item: workers are idle, joining is immediate
+        with self._lock:
+            last = self._next_submit == self._length and not self._outstanding
+        if last:
+            self._finish(join=True)  # workers are idle now, joining is immediate
         return value
 
     def _finish(self, join: bool, timeout: float = CLOSE_TIMEOUT) -> None:
-        self._finished = True
-        for future in self._outstanding:
-            future.cancel()  # queued ones are cancelled; running ones finish unobserved
-        self._outstanding.clear()
-        pool, self._pool = self._pool, None
+        with self._lock:
+            self._finished = True
+            for future in self._outstanding:
+                future.cancel()  # queued ones are cancelled; running ones finish unobserved
+            self._outstanding.clear()
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
             if join:
@@ -180,14 +188,17 @@ class _PrefetchIterator(Iterator[T]):
 class PrefetchedSequence(LazySequence[T]):
     """``sequence`` whose iteration computes items ahead in threads; see ``prefetch``."""
 
-    __slots__ = ("_iterators", "_source", "max_buffered", "nworkers")
+    __slots__ = ("_iterators", "_pools", "_source", "max_buffered", "nworkers")
 
     def __init__(self, sequence: Sequence[T], max_buffered: int, nworkers: int) -> None:
         super().__init__(f"prefetch(max_buffered={max_buffered}, nworkers={nworkers})")
         self._source = sequence
         self.max_buffered = max_buffered
         self.nworkers = nworkers
+        # Weak: an iterator dropped after `break` must stay collectable. A pool stays in its set
+        # while its threads run (they hold it), so close() can join pools whose iterator is gone.
         self._iterators: weakref.WeakSet[_PrefetchIterator[T]] = weakref.WeakSet()
+        self._pools: weakref.WeakSet[_Pool[T]] = weakref.WeakSet()
 
     def __len__(self) -> int:
         return len(self._source)
@@ -209,7 +220,11 @@ class PrefetchedSequence(LazySequence[T]):
         sequence can be iterated again afterwards (with new threads)."""
         deadline = time.monotonic() + timeout
         for iterator in list(self._iterators):
-            iterator.close(max(0.0, deadline - time.monotonic()))
+            iterator._finish(join=False)
+        for pool in list(self._pools):
+            pool.stop()
+        for pool in list(self._pools):
+            pool.join(deadline)
 
     def __enter__(self) -> PrefetchedSequence[T]:
         return self
