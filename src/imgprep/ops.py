@@ -285,6 +285,7 @@ def resize(
     only_shrink: bool = False,
     resample: str | Image.Resampling = "lanczos",
     pad_color: Color | None = None,
+    source_size: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Resize ``image`` to the box ``size`` (a ``Size``, ``(w, h)`` with one side maybe None,
     or an int for a square) in one of ``RESIZE_MODES``:
@@ -302,6 +303,11 @@ def resize(
     unchanged copy by fit, cover and stretch; cover still crops a side that exceeds the box;
     pad still pads the unscaled image to the full box (the canvas size is the point of pad).
 
+    ``source_size``: ``image`` is a reduced decode (JPEG DCT scaling, JPEG 2000 levels: a
+    power-of-two reduction, last partial block rounded up) of an image of this size. Output
+    size and crop are then computed for ``source_size``, so shrink-on-load changes the pixels
+    only by resampling, never the geometry.
+
     ``resample`` is a name of ``RESAMPLING_FILTERS`` or a ``PIL.Image.Resampling``. Modes:
     alpha is resampled premultiplied (no colour fringes) and kept; P/PA are resampled as
     RGB/RGBA except with ``"nearest"``, which keeps the palette (pad excepted); 1 is resampled
@@ -310,7 +316,9 @@ def resize(
     box = _as_size(size)
     mode = _check_resize_mode(mode)
     method = _as_filter(resample)
-    target = scaled_size(image.size, box, mode, only_shrink=only_shrink)
+    full = image.size if source_size is None else source_size
+    reduction = _reduction(full, image.size)
+    target = scaled_size(full, box, mode, only_shrink=only_shrink)
     if box.width is None or box.height is None or mode in ("fit", "stretch"):
         output = target
     elif mode == "cover":
@@ -318,7 +326,9 @@ def resize(
     else:  # pad
         output = box.width, box.height
 
-    if target == image.size:  # nothing to resample: crop or pad exactly, in the input's mode
+    if (
+        target == image.size and reduction == 1
+    ):  # nothing to resample: crop or pad exactly, in the input's mode
         if mode == "cover" and output != target:
             left, top = (target[0] - output[0]) // 2, (target[1] - output[1]) // 2
             return image.crop((left, top, left + output[0], top + output[1]))
@@ -328,23 +338,36 @@ def resize(
 
     keeps_palette = method == Image.Resampling.NEAREST and mode != "pad"
     working = image if keeps_palette else _resampling_mode(image)
-    if mode == "cover" and output != target:
-        # Scaling the whole image to `target` and cropping the centre, done in one resampling
-        # pass over the matching source box (same pixel centres, no work on cropped parts).
-        left, top = (target[0] - output[0]) // 2, (target[1] - output[1]) // 2
-        x_scale, y_scale = image.width / target[0], image.height / target[1]
-        source_box = (
-            left * x_scale,
-            top * y_scale,
-            (left + output[0]) * x_scale,
-            (top + output[1]) * y_scale,
-        )
-        scaled = working.resize(output, method, box=source_box)
-    else:
-        scaled = working.resize(target, method)
+    # Scale the whole image to `target` and, for cover, keep the centred `output` window: one
+    # resampling pass over the matching source box (no work on cropped parts; a half-pixel
+    # offset stays exact, as in ImageOps.fit). Boxes are in full-size pixels, then reduced.
+    crop = output if mode == "cover" else target
+    half_left, half_top = (target[0] - crop[0]) / 2, (target[1] - crop[1]) / 2
+    x_scale = full[0] / target[0] / reduction
+    y_scale = full[1] / target[1] / reduction
+    source_box = (
+        half_left * x_scale,
+        half_top * y_scale,
+        (half_left + crop[0]) * x_scale,
+        (half_top + crop[1]) * y_scale,
+    )
+    scaled = working.resize(crop, method, box=source_box)
     if output != target:
         scaled = _pad(scaled, output, pad_color)
     return _back_to_bilevel(image, scaled)
+
+
+def _reduction(full: tuple[int, int], reduced: tuple[int, int]) -> int:
+    """The power-of-two factor by which ``reduced`` was decoded from a ``full``-sized image."""
+    if full == reduced:
+        return 1
+    ratio = max(full[0] / reduced[0], full[1] / reduced[1])
+    factor = 2 ** round(math.log2(ratio)) if ratio >= 1 else 0
+    if factor < 1 or not all(-(-f // factor) == r for f, r in zip(full, reduced, strict=True)):
+        raise UsageError(
+            f"source_size {full} is not a power-of-two reduction of the image's {reduced}"
+        )
+    return int(factor)
 
 
 def _pad(image: Image.Image, output: tuple[int, int], pad_color: Color | None) -> Image.Image:

@@ -1,0 +1,105 @@
+"""The record of what produced each output, kept next to the outputs for incremental re-runs.
+
+``OUTPUT_DIR/.imgprep-manifest.jsonl`` holds one JSON object per line: an output's path
+(relative to the output folder), the input it came from (size, mtime, sha256), the *recipe*
+fingerprint (imgprep version, steps and options, variant, format and encoder settings) and the
+output file's own size and mtime. The last line for an output wins.
+
+Workers append a line right after each output is renamed into place, so a ``kill -9`` loses at
+most the line being written (a torn last line is skipped when read) and the next run redoes
+exactly the outputs it cannot prove current. The end of a run compacts the file atomically.
+
+An output is current when its entry has the same recipe and input path, the output file still
+has the recorded size and mtime, and the input has the recorded size and mtime, or, when the
+mtime changed but the size did not, the recorded sha256 (a ``touch`` alone rebuilds nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from imgprep import files
+
+__all__ = ["MANIFEST_NAME", "Entry", "Manifest"]
+
+MANIFEST_NAME = ".imgprep-manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class Entry:
+    output: str  # POSIX path relative to the output folder
+    input: str  # absolute path of the input
+    input_size: int
+    input_mtime_ns: int
+    input_digest: str  # sha256 hex of the input's bytes
+    recipe: str  # fingerprint of everything that decides the output's pixels and encoding
+    output_size: int
+    output_mtime_ns: int
+
+
+class Manifest:
+    """The entries of one output folder; ``record`` is safe to call from worker threads."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / MANIFEST_NAME
+        self._entries: dict[str, Entry] = {}
+        self._lines_on_disk = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, folder: Path) -> Manifest:
+        manifest = cls(folder)
+        text = files.read_text(manifest.path)
+        for line in (text or "").splitlines():
+            manifest._lines_on_disk += 1
+            try:
+                entry = Entry(**json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line torn by a kill, or from another version: that output is redone
+            manifest._entries[entry.output] = entry
+        return manifest
+
+    def get(self, output: str) -> Entry | None:
+        with self._lock:
+            return self._entries.get(output)
+
+    def record(self, entry: Entry) -> None:
+        line = json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            self._entries[entry.output] = entry
+            self._lines_on_disk += 1
+            files.append_line(self.path, line)
+
+    def is_current(self, output: str, output_path: Path, input_path: Path, recipe: str) -> bool:
+        """Whether ``output_path`` is exactly what ``recipe`` would make of ``input_path`` now."""
+        entry = self.get(output)
+        if entry is None or entry.recipe != recipe or entry.input != str(input_path.absolute()):
+            return False
+        if files.file_identity(output_path) != (entry.output_size, entry.output_mtime_ns):
+            return False  # deleted or edited since we wrote it
+        identity = files.file_identity(input_path)
+        if identity is None:
+            return False
+        if identity == (entry.input_size, entry.input_mtime_ns):
+            return True
+        if identity[0] != entry.input_size or files.file_digest(input_path) != entry.input_digest:
+            return False
+        # Same bytes, new mtime (touched, copied, checked out): remember the new mtime so the
+        # next run does not hash it again.
+        self.record(replace(entry, input_size=identity[0], input_mtime_ns=identity[1]))
+        return True
+
+    def compact(self) -> None:
+        """Rewrite the file with one line per output when superseded lines have piled up."""
+        with self._lock:
+            if self._lines_on_disk <= len(self._entries):
+                return
+            lines = [
+                json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":"))
+                for entry in self._entries.values()
+            ]
+            files.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
+            self._lines_on_disk = len(lines)

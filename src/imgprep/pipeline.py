@@ -1,0 +1,570 @@
+"""Build the lazy pipeline from inputs and steps, run it, and report what happened.
+
+The shape, for ``resize 200x200 --mode cover grayscale augment --mirror``::
+
+    inputs   = find_inputs(...)                          # paths only, nothing opened
+    decoded  = add_cache(smap(decode, range(n)))         # load + steps before augment, once
+    variants = [smap(produce(v), range(n)) for v in (original, mirror)]
+    outputs  = unbatch(collate(variants), 2)             # a.png, a_mirror.png, b.png, ...
+    for record in prefetch(outputs, buffer, workers):    # in order, `workers` threads ahead
+        report(record)
+
+Each output item checks the manifest first (an up-to-date output never decodes its input), then
+takes its input's decoded image from the cache, applies its variant and the steps after
+``augment``, and encodes and writes the file atomically, all in the worker thread, so Pillow's
+GIL-free decode, resample and zlib overlap. Failures are data: each item returns an
+``OutputRecord`` with a status and a reason; only bugs raise.
+
+Shrink-on-load: ``decode_hint`` looks at the steps the decoder's output goes through first and
+asks the JPEG decoder for the smallest DCT scale that still leaves the first ``resize`` enough
+pixels, and for grayscale directly when a ``grayscale`` step comes before anything that looks at
+colour.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import json
+import os
+import string
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from imgprep import __version__, files, ops
+from imgprep.config import MAX_PIXELS, default_workers
+from imgprep.errors import (
+    ImgprepError,
+    InputError,
+    OutputCollisionError,
+    OutputError,
+    UsageError,
+)
+from imgprep.files import DecodeHint, InputFile
+from imgprep.manifest import Entry, Manifest
+from imgprep.seq import add_cache, collate, prefetch, smap, unbatch
+from imgprep.steps import Step, Variant
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = ["OutputRecord", "Report", "RunOptions", "Status", "decode_hint", "plan_outputs", "run"]
+
+NAME_FIELDS = ("stem", "suffix", "ext")
+FORMATS = ("same", *files.OUTPUT_FORMATS)
+
+
+class Status(enum.Enum):
+    WRITTEN = "written"
+    UP_TO_DATE = "up to date"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything one run needs; the CLI's global options map onto these one to one."""
+
+    output: Path
+    steps: Sequence[Step]
+    inputs: Sequence[str] = ()  # files, folders or glob patterns
+    input_paths: Sequence[str] = ()  # explicit file paths (e.g. read from stdin): a relative
+    # path keeps its folders under the output folder, like rsync --files-from
+    recursive: bool = False
+    format: str = "same"
+    quality: int | None = None
+    png_compress_level: int = 6
+    optimize: bool = False
+    name: str = "{stem}{suffix}.{ext}"
+    workers: int | None = None  # None: the CPUs available
+    buffer: int | None = None  # None: 2 x workers
+    force: bool = False
+    fail_fast: bool = False
+    in_place: bool = False
+    max_pixels: int | None = MAX_PIXELS
+    allow_truncated: bool = False
+    keep_icc: bool = True
+    fsync: bool = False
+
+    def validate(self) -> None:
+        """Raise ``UsageError`` for values no run could use (the CLI checks types already)."""
+        if self.format not in FORMATS:
+            raise UsageError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise UsageError(f"quality must be in 1..100, not {self.quality}")
+        if not 0 <= self.png_compress_level <= 9:
+            raise UsageError(f"png compress level must be in 0..9, not {self.png_compress_level}")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"workers must be at least 1, not {self.workers}")
+        if self.buffer is not None and self.buffer < 1:
+            raise UsageError(f"buffer must be at least 1, not {self.buffer}")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise UsageError(f"max pixels must be positive, not {self.max_pixels}")
+        fields = _template_fields(self.name)
+        unknown = sorted(fields - set(NAME_FIELDS))
+        if unknown:
+            raise UsageError(
+                f"--name may use {{stem}}, {{suffix}} and {{ext}}, not {{{unknown[0]}}} "
+                f"in {self.name!r}"
+            )
+        augments = [s for s in self.steps if s.variants]
+        if len(augments) > 1:
+            raise UsageError("augment may appear once in a chain")
+        if augments and "suffix" not in fields:
+            raise UsageError(
+                f"--name must contain {{suffix}} when augment makes several outputs per input, "
+                f"not {self.name!r}"
+            )
+
+
+def _template_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise UsageError(f"--name is not a valid template ({error}): {template!r}") from None
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """What happened to one planned output."""
+
+    input: Path
+    output: Path | None
+    status: Status
+    reason: str | None = None
+    variant: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status is Status.FAILED
+
+
+@dataclass
+class Report:
+    """The outcome of a run: one record per planned output, in order."""
+
+    records: list[OutputRecord] = field(default_factory=list)
+    planned: int = 0
+    elapsed: float = 0.0
+    interrupted: bool = False
+    stopped_early: bool = False  # --fail-fast
+
+    def count(self, status: Status) -> int:
+        return sum(1 for record in self.records if record.status is status)
+
+    @property
+    def written(self) -> int:
+        return self.count(Status.WRITTEN)
+
+    @property
+    def up_to_date(self) -> int:
+        return self.count(Status.UP_TO_DATE)
+
+    @property
+    def failures(self) -> list[tuple[Path, str]]:
+        """``(input, reason)`` once per failed input, in order."""
+        seen: dict[Path, str] = {}
+        for record in self.records:
+            if record.failed and record.input not in seen:
+                seen[record.input] = record.reason or "failed"
+        return list(seen.items())
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.interrupted
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.written} written",
+            f"{self.up_to_date} up to date",
+            f"{self.failed} failed",
+        ]
+        left = self.planned - len(self.records)
+        if left and (self.interrupted or self.stopped_early):
+            parts.append(f"{left} not done")
+        return f"{', '.join(parts)} in {self.elapsed:.1f}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One output to produce: which input, which variant, where, and its recipe fingerprint."""
+
+    index: int  # the input's index
+    variant: Variant
+    path: Path
+    key: str  # path relative to the output folder, POSIX (the manifest key)
+    recipe: str
+    pil_format: str
+
+
+def _split_at_augment(steps: Sequence[Step]) -> tuple[list[Step], tuple[Variant, ...], list[Step]]:
+    for position, step in enumerate(steps):
+        if step.variants:
+            return list(steps[:position]), step.variants, list(steps[position + 1 :])
+    return list(steps), (Variant("", None),), []
+
+
+def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> list[list[_Job]]:
+    """For each input, its outputs; raises before anything is written if two would collide,
+    one would escape the output folder, or one would overwrite an input without --in-place."""
+    prefix, variants, suffix = _split_at_augment(options.steps)
+    common = [
+        __version__,
+        [step.recipe() for step in prefix],
+        [step.recipe() for step in suffix],
+        options.quality,
+        options.png_compress_level,
+        options.optimize,
+        options.keep_icc,
+        options.allow_truncated,
+    ]
+    input_paths = {_real(file.path): file.path for file in inputs if file.problem is None}
+    claimed: dict[Path, Path] = {}
+    plan: list[list[_Job]] = []
+    for index, file in enumerate(inputs):
+        pil_format, ext = _format_of(options.format, file)
+        jobs = []
+        for variant in variants:
+            name = options.name.format(stem=file.relative.stem, suffix=variant.suffix, ext=ext)
+            relative = file.relative.parent / name
+            _check_inside(relative, file)
+            path = options.output / relative
+            real = _real(path)
+            if real in claimed and claimed[real] != file.path:
+                raise OutputCollisionError(
+                    f"{claimed[real]} and {file.path} would both be written to {path}; "
+                    "rename one or use --name"
+                )
+            claimed[real] = file.path
+            if real in input_paths and not options.in_place:
+                raise OutputError(
+                    f"{path} would overwrite the input {input_paths[real]}; "
+                    "pass --in-place to allow it or choose another --output"
+                )
+            recipe = _fingerprint([*common, variant.suffix, pil_format, ext])
+            key = PurePosixPath(*relative.parts).as_posix()
+            jobs.append(_Job(index, variant, path, key, recipe, pil_format))
+        plan.append(jobs)
+    return plan
+
+
+def _format_of(requested: str, file: InputFile) -> tuple[str, str]:
+    if requested != "same":
+        return files.OUTPUT_FORMATS[requested]
+    # With --format same the extension decides until the file is opened; an input whose content
+    # disagrees with its extension is still written in the format its name promises.
+    from PIL import Image as PILImage
+
+    suffix = file.path.suffix.lower()
+    return files.output_format("same", PILImage.registered_extensions().get(suffix, ""), suffix)
+
+
+def _check_inside(relative: PurePath, file: InputFile) -> None:
+    if relative.is_absolute() or ".." in relative.parts:
+        raise OutputError(f"output name {relative} for {file.path} would leave the output folder")
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _fingerprint(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def decode_hint(steps: Sequence[Step]) -> Callable[[tuple[int, int]], DecodeHint | None]:
+    """What to ask of the decoder for an upright image of a given size, given the steps.
+
+    Geometry-only steps (mirror, flip, quarter turns, augment) may come before the first
+    ``resize``; its target then bounds the decode size, for every variant (a quarter-turned
+    variant needs the other axis). Grayscale decode is asked when ``grayscale`` comes before
+    any step that looks at colour (autocontrast, equalize, a rotation that fills corners).
+    """
+    mode: str | None = None
+    for step in steps:
+        if step.name == "grayscale":
+            mode = "L"
+            break
+        if step.name != "resize" and _axis_swaps(step) is None:
+            break
+    swaps = {False}  # for each path through the steps: does it swap width and height?
+    for step in steps:
+        if step.name == "resize":
+            options = step.option_dict
+            return functools.partial(
+                _hint_for_resize,
+                mode,
+                options["size"],
+                options["mode"],
+                options["only_shrink"],
+                frozenset(swaps),
+            )
+        if step.name == "grayscale":
+            continue
+        step_swaps = _axis_swaps(step)
+        if step_swaps is None:
+            break
+        swaps = {before != now for before in swaps for now in step_swaps}
+    return functools.partial(_hint_mode_only, mode)
+
+
+def _axis_swaps(step: Step) -> set[bool] | None:
+    """For a step that only moves pixels: whether each of its outputs swaps the axes; else None."""
+    if step.name in ("mirror", "flip"):
+        return {False}
+    if step.name == "rotate":
+        degrees = float(step.option_dict["degrees"])
+        return {degrees % 180 != 0} if degrees % 90 == 0 else None
+    if step.variants:
+        return {variant.suffix in ("_rot90", "_rot270") for variant in step.variants}
+    return None
+
+
+def _hint_mode_only(mode: str | None, size: tuple[int, int]) -> DecodeHint | None:
+    return DecodeHint(mode=mode) if mode else None
+
+
+def _hint_for_resize(
+    mode: str | None,
+    box: ops.Size,
+    resize_mode: str,
+    only_shrink: bool,
+    turns: frozenset[bool],
+    size: tuple[int, int],
+) -> DecodeHint | None:
+    need_w = need_h = 0
+    for swapped in turns:
+        source = (size[1], size[0]) if swapped else size
+        width, height = ops.scaled_size(source, box, resize_mode, only_shrink=only_shrink)
+        if swapped:
+            width, height = height, width
+        need_w, need_h = max(need_w, width), max(need_h, height)
+    shrinking = need_w < size[0] and need_h < size[1]
+    if not shrinking and mode is None:
+        return None
+    return DecodeHint(mode=mode, size=(need_w, need_h) if shrinking else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    image: Image
+    icc_profile: bytes | None
+    identity: tuple[int, int]
+    digest: str
+    full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
+
+
+def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
+    """The upright full size of a reduced decode; None when the decoder did not reduce."""
+    if loaded.decoded_size == loaded.source_size:
+        return None
+    width, height = loaded.source_size
+    if loaded.image.size != loaded.decoded_size:  # EXIF orientation turned it a quarter
+        width, height = height, width
+    return width, height
+
+
+def _apply(
+    steps: Sequence[Step], image: Image, full: tuple[int, int] | None
+) -> tuple[Image, tuple[int, int] | None]:
+    """Apply ``steps``; while ``image`` is a reduced decode of a ``full``-sized one, the first
+    resize computes its geometry for ``full`` (so shrink-on-load never changes output sizes)."""
+    for step in steps:
+        if full is not None and step.name == "resize":
+            image = step(image, source_size=full)
+            full = None
+            continue
+        image = step(image)
+        if full is not None and _axis_swaps(step) == {True}:
+            full = (full[1], full[0])
+    return image, full
+
+
+@dataclass(frozen=True)
+class _Failed:
+    reason: str
+
+
+def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> list[InputFile]:
+    """The inputs of a run, minus outputs that would feed back into it.
+
+    Left out: files inside the output folder when it sits inside an input folder, and files the
+    manifest records as outputs of other inputs (``-o`` equal to ``-i`` must not turn last
+    run's ``a_mirror.png`` into this run's input).
+    """
+    found = files.find_inputs(options.inputs, recursive=options.recursive)
+    for text in options.input_paths:
+        for file in files.find_inputs([text]):
+            relative = PurePath(text)
+            if not relative.is_absolute() and ".." not in relative.parts:
+                file = InputFile(file.path, relative, file.problem)
+            found.append(file)
+    output = _real(options.output)
+    kept = []
+    for file in found:
+        real = _real(file.path)
+        root = _real(file.path.parents[len(file.relative.parts) - 1])
+        if output != root and output in real.parents:
+            continue
+        if manifest is not None and real.is_relative_to(output):
+            entry = manifest.get(real.relative_to(output).as_posix())
+            if entry is not None and _real(Path(entry.input)) != real:
+                continue
+        kept.append(file)
+    return kept
+
+
+def run(
+    options: RunOptions,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_record: Callable[[OutputRecord], None] | None = None,
+) -> Report:
+    """Run the pipeline. ``on_start(n_outputs)`` is called once planning is done, ``on_record``
+    after every output (from the calling thread). Ctrl-C ends the run early with the report so
+    far (``interrupted``); outputs in flight are finished or discarded, never half-written."""
+    options.validate()
+    started = time.monotonic()
+    manifest = Manifest.load(options.output)
+    inputs = gather_inputs(options, manifest)
+    plan = plan_outputs(options, inputs)
+    report = Report(planned=sum(len(jobs) for jobs in plan))
+    if on_start is not None:
+        on_start(report.planned)
+    if not plan:
+        return report
+    try:
+        options.output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"cannot create output folder {options.output}: {error.strerror}"
+        ) from None
+    files.remove_stale_temp_files(options.output)
+    prefix, variants, suffix = _split_at_augment(options.steps)
+    hint = decode_hint(options.steps)
+    workers = options.workers or default_workers()
+    buffer = options.buffer or 2 * workers
+
+    def decode(index: int) -> _Decoded | _Failed:
+        file = inputs[index]
+        if file.problem is not None:
+            return _Failed(file.problem)
+        identity = files.file_identity(file.path)
+        try:
+            loaded = files.load_image(
+                file.path,
+                max_pixels=options.max_pixels,
+                hint=hint,
+                allow_truncated=options.allow_truncated,
+            )
+            image, full = _apply(prefix, loaded.image, _reduced_from(loaded))
+        except InputError as error:
+            return _Failed(error.reason)
+        except ImgprepError as error:
+            return _Failed(str(error))
+        except Exception as error:  # an op that cannot handle this image: the image's failure
+            return _Failed(f"{type(error).__name__}: {error}")
+        if identity is None:
+            return _Failed("disappeared while being read")
+        icc = loaded.icc_profile if options.keep_icc else None
+        return _Decoded(image, icc, identity, loaded.digest, full)
+
+    # With a fan-out, variants of one input share its decode through the cache; any worker
+    # holding an index in flight keeps its entry alive, so buffer + workers entries suffice.
+    decoded: Sequence[_Decoded | _Failed] = smap(decode, range(len(inputs)))
+    if len(variants) > 1:
+        decoded = add_cache(decoded, cache_size=buffer + workers)
+
+    def produce(variant_index: int, index: int) -> OutputRecord:
+        job = plan[index][variant_index]
+        file = inputs[index]
+        if (
+            not options.force
+            and file.problem is None
+            and manifest.is_current(job.key, job.path, file.path, job.recipe)
+        ):
+            return OutputRecord(file.path, job.path, Status.UP_TO_DATE, variant=job.variant.suffix)
+        source = decoded[index]
+        if isinstance(source, _Failed):
+            return OutputRecord(file.path, None, Status.FAILED, source.reason, job.variant.suffix)
+        try:
+            image, full = source.image, source.full_size
+            if job.variant.op is not None:
+                image = job.variant.op(image)
+                if full is not None and job.variant.suffix in ("_rot90", "_rot270"):
+                    full = (full[1], full[0])
+            image, _ = _apply(suffix, image, full)
+            files.save_image(
+                image,
+                job.path,
+                format=job.pil_format,
+                quality=options.quality,
+                png_compress_level=options.png_compress_level,
+                optimize=options.optimize,
+                icc_profile=source.icc_profile,
+                fsync=options.fsync,
+            )
+        except ImgprepError as error:
+            reason = error.reason if isinstance(error, InputError) else str(error)
+            return OutputRecord(file.path, None, Status.FAILED, reason, job.variant.suffix)
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+            return OutputRecord(file.path, None, Status.FAILED, reason, job.variant.suffix)
+        _remember(manifest, job, file, source)
+        return OutputRecord(file.path, job.path, Status.WRITTEN, variant=job.variant.suffix)
+
+    per_variant = [
+        smap(functools.partial(produce, v), range(len(inputs))) for v in range(len(variants))
+    ]
+    outputs = per_variant[0] if len(variants) == 1 else unbatch(collate(per_variant), len(variants))
+    try:
+        with prefetch(outputs, max_buffered=buffer, nworkers=workers) as results:
+            for record in results:
+                report.records.append(record)
+                if on_record is not None:
+                    on_record(record)
+                if record.failed and options.fail_fast:
+                    report.stopped_early = True
+                    break
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        manifest.compact()
+        report.elapsed = time.monotonic() - started
+    return report
+
+
+def _remember(manifest: Manifest, job: _Job, file: InputFile, source: _Decoded) -> None:
+    written = files.file_identity(job.path)
+    if written is None:
+        return
+    input_identity, digest = source.identity, source.digest
+    if _real(job.path) == _real(file.path):  # --in-place: the output is the next run's input
+        input_identity, digest = written, ""
+    manifest.record(
+        Entry(
+            output=job.key,
+            input=str(file.path.absolute()),
+            input_size=input_identity[0],
+            input_mtime_ns=input_identity[1],
+            input_digest=digest,
+            recipe=job.recipe,
+            output_size=written[0],
+            output_mtime_ns=written[1],
+        )
+    )

@@ -1,0 +1,421 @@
+"""The command line end to end: grammar, every step, names, folders, stdin, exit codes, output."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageOps, ImageStat
+
+from conftest import SAMPLE_NAMES, SAMPLES, SEED_STEPS
+from imgprep import __version__
+from imgprep.steps import STEPS
+
+
+def stems(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    assert a.size == b.size and a.mode == b.mode
+    return float(sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands()))
+
+
+def tutorial_by_hand(path: Path) -> tuple[Image.Image, Image.Image]:
+    """The tutorial's computation in plain Pillow: centre crop + resize, gray, autocontrast."""
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened.convert("RGB"))
+    image = ImageOps.fit(image, (200, 200), method=Image.Resampling.LANCZOS)
+    image = ImageOps.autocontrast(image.convert("L"), cutoff=3)
+    return image, ImageOps.mirror(image)
+
+
+# --- the seed job -------------------------------------------------------------------------------
+
+
+def test_seed_pipeline_matches_plain_pillow(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    result = cli("-i", samples, "-o", out, "--format", "png", *SEED_STEPS.split())
+    assert result.exit_code == 0, result
+    expected = sorted(
+        f"{Path(n).stem}{suffix}.png" for n in SAMPLE_NAMES for suffix in ("", "_mirror")
+    )
+    assert stems(out) == expected
+    for name in SAMPLE_NAMES:
+        original, mirrored = tutorial_by_hand(samples / name)
+        for suffix, reference in (("", original), ("_mirror", mirrored)):
+            with Image.open(out / f"{Path(name).stem}{suffix}.png") as produced:
+                assert produced.size == (200, 200)
+                assert produced.mode == "L"
+                # PNG inputs decode in full: the same up to rounding and ImageOps.fit's crop of
+                # a whole number of source pixels. JPEGs decode at 1/2 scale straight to gray
+                # (shrink-on-load): within the tested 2 levels.
+                limit = 2.0 if name.endswith(".jpg") else 1.0
+                assert mean_abs_diff(produced, reference) <= limit, name
+    assert "12 written, 0 up to date, 0 failed" in result.stderr
+
+
+def test_seed_pipeline_as_a_real_process(cli_process, samples, tmp_path):
+    out = tmp_path / "out"
+    done = cli_process("-i", samples, "-o", out, "--format", "png", *SEED_STEPS.split())
+    assert done.returncode == 0, done.stderr
+    assert len(stems(out)) == 2 * len(SAMPLE_NAMES)
+    # stderr is a pipe: no progress bar, only the summary line.
+    assert done.stderr.count("\n") == 1
+    assert "\r" not in done.stderr and "img/s" not in done.stderr
+    assert done.stderr.startswith("imgprep: 12 written, 0 up to date, 0 failed in ")
+    assert done.stdout == ""
+
+
+def test_progress_bar_when_asked(cli_process, samples, tmp_path):
+    done = cli_process("-i", samples, "-o", tmp_path / "o", "--progress", "grayscale")
+    assert done.returncode == 0
+    assert "6/6" in done.stderr  # tqdm's counter of outputs
+
+
+def test_console_script_is_installed(samples, tmp_path):
+    script = Path(sys.executable).with_name("imgprep")
+    assert script.exists()
+    import subprocess
+
+    done = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout == f"imgprep {__version__}\n"
+
+
+# --- grammar and help --------------------------------------------------------------------------
+
+
+def test_help_lists_every_step_with_one_line(cli):
+    result = cli("--help")
+    assert result.exit_code == 0
+    assert "Usage: imgprep [GLOBAL OPTIONS] STEP [STEP OPTIONS] [STEP [STEP OPTIONS]]..." in (
+        result.stdout
+    )
+    for name, definition in STEPS.items():
+        assert definition.summary in result.stdout, name
+    assert "Exit codes: 0 all good; 1 some input failed" in result.stdout
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_each_step_has_its_own_help(cli, name):
+    result = cli(name, "--help")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"Usage: imgprep {name}")
+    for param in STEPS[name].params:
+        if not param.positional:
+            assert param.flag in result.stdout
+
+
+def test_help_after_global_options(cli):
+    result = cli("-i", "x", "-o", "y", "resize", "--help")
+    assert result.exit_code == 0
+    assert "--mode" in result.stdout and "cover" in result.stdout
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert (result.exit_code, result.stdout) == (0, f"imgprep {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["resise", "200"], "expected a step name, not 'resise'"),
+        (["resize", "200", "grayscal"], "unknown step 'grayscal' after 'resize'"),
+        (["resize", "0x5"], "resize: size must be positive, not '0x5'"),
+        (["resize", "-3"], "resize: "),
+        (["resize", "axb"], "size must be WIDTHxHEIGHT"),
+        (["resize", "20", "--mode", "squash"], "'squash' is not one of"),
+        (["resize", "20", "--moed", "cover"], "No such option: --moed"),
+        (["autocontrast", "--cutoff", "60"], "cutoff must be in [0, 50), not 60"),
+        (["rotate"], "Missing argument 'DEGREES'"),
+        (["augment"], "augment needs at least one of --mirror, --flip, --rotate"),
+        (["augment", "--rotate", "45"], "rotations must be 90, 180 or 270, not 45"),
+        (["augment", "--mirror", "augment", "--flip"], "augment may appear once"),
+        (["--workers", "0", "grayscale"], "Invalid value for '-j' / '--workers'"),
+        (["--format", "bmp", "grayscale"], "'bmp' is not one of"),
+        (["--name", "{stem}.{ext}", "augment", "--mirror"], "--name must contain {suffix}"),
+        (["--name", "{nope}.{ext}", "grayscale"], "not {nope}"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line_naming_the_token(cli, samples, tmp_path, args, message):
+    out = tmp_path / "out"
+    result = cli("-i", samples, "-o", out, *args)
+    assert result.exit_code == 2, result
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert message in result.stderr
+    assert not out.exists()  # nothing written
+
+
+def test_missing_output_and_input_are_usage_errors(cli, samples):
+    assert "missing option -o/--output" in cli("-i", samples, "grayscale").stderr
+    result = cli("-o", "somewhere", "grayscale")
+    assert result.exit_code == 2 and "no input given" in result.stderr
+
+
+def test_no_steps_converts_format(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    result = cli("-i", samples / "hopper.jpg", "-o", out, "--format", "png")
+    assert result.exit_code == 0
+    with Image.open(out / "hopper.png") as converted, Image.open(samples / "hopper.jpg") as source:
+        assert converted.format == "PNG"
+        assert (
+            ImageChops.difference(converted.convert("RGB"), source.convert("RGB")).getbbox() is None
+        )
+
+
+# --- every step through the CLI ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "check"),
+    [
+        ("resize 64x48 --mode stretch", lambda im: im.size == (64, 48)),
+        ("resize 100", lambda im: max(im.size) == 100 and im.size == (100, 67)),
+        (
+            "resize 100x100 --mode pad --pad-color red",
+            lambda im: im.size == (100, 100) and im.getpixel((50, 0)) == (255, 0, 0),
+        ),
+        ("resize 1000 --only-shrink", lambda im: im.size == (640, 427)),
+        ("resize x50 --filter nearest", lambda im: im.size == (75, 50)),
+        ("grayscale", lambda im: im.mode == "L" and im.size == (640, 427)),
+        (
+            "autocontrast --cutoff 3",
+            lambda im: im.mode == "RGB" and min(lo for lo, _ in im.getextrema()) == 0,
+        ),
+        ("equalize", lambda im: im.mode == "RGB" and im.size == (640, 427)),
+        ("mirror", lambda im: im.size == (640, 427)),
+        ("flip", lambda im: im.size == (640, 427)),
+        ("rotate 90", lambda im: im.size == (427, 640)),
+        (
+            "rotate 30 --fill white",
+            lambda im: im.size[0] > 640 and im.getpixel((0, 0)) == (255, 255, 255),
+        ),
+    ],
+)
+def test_every_step(cli, samples, tmp_path, steps, check):
+    out = tmp_path / "out"
+    result = cli("-i", samples / "rocket.jpg", "-o", out, "--format", "png", *steps.split())
+    assert result.exit_code == 0, result
+    with Image.open(out / "rocket.png") as produced:
+        produced.load()
+        assert check(produced)
+
+
+def test_mirror_and_flip_move_the_right_pixels(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    cli(
+        "-i",
+        samples / "coffee.png",
+        "-o",
+        out,
+        "augment",
+        "--mirror",
+        "--flip",
+        "--rotate",
+        "90,270",
+    )
+    with Image.open(samples / "coffee.png") as source:
+        source = source.convert("RGB")
+        expectations = {
+            "coffee_mirror.png": source.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            "coffee_flip.png": source.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+            "coffee_rot90.png": source.transpose(Image.Transpose.ROTATE_90),
+            "coffee_rot270.png": source.transpose(Image.Transpose.ROTATE_270),
+            "coffee.png": source,
+        }
+    assert stems(out) == sorted(expectations)
+    for name, expected in expectations.items():
+        with Image.open(out / name) as produced:
+            assert ImageChops.difference(produced.convert("RGB"), expected).getbbox() is None, name
+
+
+def test_steps_after_augment_apply_to_every_variant(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    result = cli(
+        "-i",
+        samples / "coffee.png",
+        "-o",
+        out,
+        "augment",
+        "--rotate",
+        "90",
+        "resize",
+        "50x20",
+        "--mode",
+        "stretch",
+    )
+    assert result.exit_code == 0
+    for name in ("coffee.png", "coffee_rot90.png"):
+        with Image.open(out / name) as produced:
+            assert produced.size == (50, 20)
+
+
+def test_formats_quality_and_name_template(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    result = cli(
+        "-i",
+        samples / "coffee.png",
+        "-o",
+        out,
+        "--format",
+        "jpeg",
+        "--quality",
+        "40",
+        "--name",
+        "{stem}-small{suffix}.{ext}",
+        "resize",
+        "100",
+    )
+    assert result.exit_code == 0, result
+    low = out / "coffee-small.jpg"
+    with Image.open(low) as produced:
+        assert produced.format == "JPEG" and produced.size == (100, 67)
+    cli(
+        "-i",
+        samples / "coffee.png",
+        "-o",
+        tmp_path / "q95",
+        "--format",
+        "jpeg",
+        "--quality",
+        "95",
+        "--name",
+        "{stem}-small{suffix}.{ext}",
+        "resize",
+        "100",
+    )
+    assert low.stat().st_size < (tmp_path / "q95" / "coffee-small.jpg").stat().st_size
+    for fmt, ext in (("webp", "webp"), ("tiff", "tif"), ("png", "png")):
+        assert (
+            cli(
+                "-i", samples / "coffee.png", "-o", tmp_path / fmt, "--format", fmt, "grayscale"
+            ).exit_code
+            == 0
+        )
+        with Image.open(tmp_path / fmt / f"coffee.{ext}") as produced:
+            assert produced.format == {"webp": "WEBP", "tiff": "TIFF", "png": "PNG"}[fmt]
+
+
+def test_format_same_keeps_each_inputs_format(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    assert cli("-i", samples, "-o", out, "resize", "50").exit_code == 0
+    with Image.open(out / "rocket.jpg") as a, Image.open(out / "coffee.png") as b:
+        assert (a.format, b.format) == ("JPEG", "PNG")
+
+
+# --- inputs: folders, globs, stdin -------------------------------------------------------------
+
+
+def test_subfolders_are_mirrored_with_recursive(cli, tmp_path):
+    src = tmp_path / "src"
+    (src / "a" / "deep").mkdir(parents=True)
+    shutil.copy(SAMPLES / "hopper.jpg", src / "top.jpg")
+    shutil.copy(SAMPLES / "hopper.jpg", src / "a" / "one.JPG")
+    shutil.copy(SAMPLES / "coffee.png", src / "a" / "deep" / "two.png")
+    (src / "a" / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = cli("-i", src, "-r", "-o", out, "--format", "png", "grayscale")
+    assert result.exit_code == 0, result
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "a/deep/two.png",
+        "a/one.png",
+        "top.png",
+    ]
+    # without -r only the top folder
+    flat = tmp_path / "flat"
+    assert cli("-i", src, "-o", flat, "grayscale").exit_code == 0
+    assert stems(flat) == ["top.jpg"]
+
+
+def test_glob_and_repeated_inputs(cli, samples, tmp_path):
+    out = tmp_path / "out"
+    result = cli("-i", f"{samples}/*.jpg", "-i", samples / "camera.png", "-o", out, "grayscale")
+    assert result.exit_code == 0
+    assert stems(out) == ["camera.png", "hopper.jpg", "rocket.jpg"]
+
+
+@pytest.mark.parametrize("null", [False, True])
+def test_paths_from_stdin(cli, samples, tmp_path, null):
+    out = tmp_path / "out"
+    names = [str(samples / "hopper.jpg"), str(samples / "coffee.png")]
+    data = ("\0".join(names) + "\0") if null else ("\n".join(names) + "\n")
+    args = ["-i", "-", "-o", out, *(["--null"] if null else []), "grayscale"]
+    result = cli(*args, input=data.encode())
+    assert result.exit_code == 0, result
+    assert stems(out) == ["coffee.png", "hopper.jpg"]
+
+
+def test_relative_paths_from_stdin_keep_their_folders(cli_process, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(SAMPLES / "hopper.jpg", tmp_path / "a" / "x.jpg")
+    shutil.copy(SAMPLES / "coffee.png", tmp_path / "b" / "x.jpg")
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "imgprep", "-i", "-", "-o", "out", "grayscale"],
+        input="a/x.jpg\nb/x.jpg\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    written = sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")
+    )
+    assert written == [".imgprep-manifest.jsonl", "a/x.jpg", "b/x.jpg"]
+
+
+# --- exit codes --------------------------------------------------------------------------------
+
+
+def test_exit_1_when_one_input_fails_and_the_rest_are_done(cli, samples, tmp_path):
+    (samples / "broken.jpg").write_text("this is not a JPEG")
+    out = tmp_path / "out"
+    result = cli("-i", samples, "-o", out, "--format", "png", "grayscale")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and str(samples / "broken.jpg") in errors[0]
+    assert len(stems(out)) == len(SAMPLE_NAMES)
+    assert not (out / "broken.png").exists()
+    assert "6 written, 0 up to date, 1 failed" in result.stderr
+
+
+def test_fail_fast_stops_at_the_first_failure(cli, samples, tmp_path):
+    (samples / "aaa.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    result = cli("-i", samples, "-o", out, "-j", "1", "--buffer", "1", "--fail-fast", "grayscale")
+    assert result.exit_code == 1
+    assert "aaa.jpg: empty file" in result.stderr
+    assert "not done" in result.stderr
+    assert len(stems(out)) < len(SAMPLE_NAMES)
+
+
+def test_quiet_keeps_errors_only(cli, samples, tmp_path):
+    result = cli("-i", samples, "-o", tmp_path / "o", "-q", "grayscale")
+    assert (result.exit_code, result.stderr, result.stdout) == (0, "", "")
+
+
+def test_empty_input_folder_is_nothing_to_do(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = cli("-i", tmp_path / "empty", "-o", tmp_path / "o", "grayscale")
+    assert result.exit_code == 0
+    assert "no input images found" in result.stderr
+
+
+def test_config_file_sets_defaults_and_options_win(cli, samples, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text('format = "webp"\n')
+    monkeypatch.setenv("IMGPREP_CONFIG", os.fspath(config))
+    assert cli("-i", samples / "hopper.jpg", "-o", tmp_path / "a", "grayscale").exit_code == 0
+    assert stems(tmp_path / "a") == ["hopper.webp"]
+    result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "b", "--format", "png", "grayscale")
+    assert result.exit_code == 0 and stems(tmp_path / "b") == ["hopper.png"]
+    config.write_text("workers = 'many'\n")
+    result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "c", "grayscale")
+    assert result.exit_code == 2 and "workers must be int, not 'many'" in result.stderr
