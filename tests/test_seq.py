@@ -8,6 +8,7 @@ for threads to end use a generous deadline that only matters when the code is br
 from __future__ import annotations
 
 import _thread
+import doctest
 import gc
 import random
 import subprocess
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from imgprep.errors import EvaluationError
 from imgprep.seq import add_cache, collate, concatenate, prefetch, smap, unbatch
 
 DEADLINE_SECONDS = 10.0  # only reached when a test is failing
+LIBRARY_DOC = Path(__file__).resolve().parent.parent / "docs" / "library.md"
 
 
 def prefetch_threads() -> list[threading.Thread]:
@@ -675,3 +678,19 @@ def test_every_sequence_behaves_like_the_equivalent_list(
     cut = data.draw(st.slices(len(model) + 2))
     assert list(sequence[cut]) == model[cut]
     assert list(sequence[cut][::-1]) == model[cut][::-1]
+
+
+# --- the examples of docs/library.md ----------------------------------------------------------
+
+
+def test_library_doc_examples_print_what_they_claim() -> None:
+    text = LIBRARY_DOC.read_text(encoding="utf-8")
+    seq_part = text.split("\n## imgprep.ops", 1)[0]
+    # Fence lines would read as expected output of the example above them.
+    seq_part = "\n".join("" if line.startswith("```") else line for line in seq_part.split("\n"))
+    test = doctest.DocTestParser().get_doctest(seq_part, {}, "library.md", str(LIBRARY_DOC), 0)
+    assert len(test.examples) >= 30
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    failures: list[str] = []
+    runner.run(test, out=failures.append)
+    assert runner.failures == 0, "".join(failures)
