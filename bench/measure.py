@@ -1,8 +1,14 @@
 """Run one command and measure it: wall time, CPU time and peak memory of its process tree.
 
-CPU and peak RSS come from ``os.wait4`` on the direct child. On Linux the rusage it returns
-covers the child plus every descendant it waited for, so for an ``xargs -P2`` pipeline CPU time
-is the whole tree's and ``ru_maxrss`` is the largest single process in it (not the sum).
+Wall time is the parent's clock around the child; CPU time (user + system) comes from ``os.wait4``,
+whose rusage on Linux covers the child and every descendant it waited for.
+
+Peak RSS cannot come from that same ``wait4``: Linux folds the high-water RSS of the memory a
+process had *before* ``exec`` into ``ru_maxrss``, and a child forked from this Python process
+starts as a copy of it (100+ MiB here), so every command would show the parent's size. Instead
+each command runs under GNU ``time``, a small C program that forks it from its own tiny address
+space and reports ``%M``, the ``ru_maxrss`` of its ``wait4``: the largest single process of the
+tree (for an ``xargs -P2`` pipeline the largest one convert/vips process, not the sum).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ class CommandFailed(RuntimeError):
     pass
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 def run_measured(
     argv: Sequence[str],
     *,
@@ -36,10 +45,10 @@ def run_measured(
 ) -> Measurement:
     """Run ``argv`` to completion; raise CommandFailed (with its stderr tail) on a non-zero exit."""
     # stderr goes to a file, not a pipe: a chatty command could fill a pipe and block.
-    with tempfile.TemporaryFile() as error_file:
+    with tempfile.TemporaryFile() as error_file, tempfile.NamedTemporaryFile("r") as rss_file:
         started = time.perf_counter()
         process = subprocess.Popen(
-            list(argv),
+            [str(GNU_TIME), "--format=%M", f"--output={rss_file.name}", *argv],
             env=None if env is None else dict(env),
             cwd=cwd,
             stdout=subprocess.DEVNULL,
@@ -52,10 +61,12 @@ def run_measured(
             error_file.seek(0)
             tail = error_file.read().decode(errors="replace").strip().splitlines()[-5:]
             raise CommandFailed(f"exit {process.returncode} from {argv[0]}: " + " | ".join(tail))
+        # GNU time writes "Command exited ..." lines first when there is something to say
+        peak_kib = int(rss_file.read().split()[-1])
     return Measurement(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_mib=usage.ru_maxrss / 1024,  # Linux reports KiB
+        peak_mib=peak_kib / 1024,
     )
 
 

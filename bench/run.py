@@ -1,0 +1,618 @@
+"""``make bench``: imgprep side by side with the floor and the anchors, in one run.
+
+Builds the corpora, installs the anchors (see setup_anchors.py), then runs every command
+round-robin (run 1 of each, then run 2 of each, ...) into a fresh empty output folder, checks
+each command's outputs, and prints and writes medians, ratios and PASS/MISS per target.
+
+    .venv/bin/python bench/run.py              # full run, writes docs/benchmarks.md (~15 min)
+    .venv/bin/python bench/run.py --quick      # smoke run (< 3 min), writes bench/.work/
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpus import build_corpus
+from measure import GNU_TIME, CommandFailed, Measurement, run_measured
+from report import (
+    RowResult,
+    Target,
+    ratio_target,
+    render_markdown,
+    render_stdout,
+    rows_table,
+    targets_table,
+    value_target,
+)
+from setup_anchors import Anchors, prepare_anchors, versions
+from verify_outputs import WrongOutput, check_outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+WORK = BENCH / ".work"
+IMGPREP = ROOT / ".venv" / "bin" / "imgprep"
+PYTHON = Path(sys.executable)
+TUTORIAL_STEPS = ["grayscale", "autocontrast", "--cutoff", "3", "augment", "--mirror"]
+
+
+@dataclass
+class Workload:
+    name: str
+    folder: Path
+    size: tuple[int, int]
+
+    @property
+    def size_text(self) -> str:
+        return f"{self.size[0]}x{self.size[1]}"
+
+    @property
+    def stems(self) -> list[str]:
+        return [path.stem for path in sorted(self.folder.glob("*.jpg"))]
+
+
+@dataclass
+class Row:
+    result: RowResult
+    workload: Workload
+    argv: Callable[[Path], list[str]]  # output folder -> command
+    stems: list[str]
+    check_ops: bool = True
+    max_runs: int = 1_000
+
+
+@dataclass
+class Plan:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _relative(argv: list[str], output: Path) -> str:
+    """The command as documented: repository-relative paths, OUT for the output folder."""
+    shown = []
+    for part in argv:
+        if part == str(output):
+            part = "OUT"
+        elif part.startswith(str(ROOT) + os.sep):
+            part = os.path.relpath(part, ROOT)
+        shown.append(part)
+    return shlex.join(shown)
+
+
+def _add(
+    plan: Plan,
+    key: str,
+    label: str,
+    workload: Workload,
+    argv: Callable[[Path], list[str]],
+    *,
+    section: str | None = None,
+    stems: list[str] | None = None,
+    check_ops: bool = True,
+    max_runs: int = 1_000,
+    note: str = "",
+) -> None:
+    stems = workload.stems if stems is None else stems
+    all_files = len(workload.stems)
+    placeholder = WORK / "out" / "OUT"
+    result = RowResult(
+        key=f"{section or workload.name}:{key}",
+        label=label,
+        workload=section or workload.name,
+        command=_relative(argv(placeholder), placeholder),
+        files=len(stems),
+        scale=all_files / len(stems),
+        note=note,
+    )
+    plan.rows.append(Row(result, workload, argv, stems, check_ops, max_runs))
+
+
+def imgprep_argv(workload: Workload, workers: int, *extra: str) -> Callable[[Path], list[str]]:
+    def argv(output: Path) -> list[str]:
+        return [
+            str(IMGPREP),
+            *("-i", str(workload.folder), "-o", str(output), "--format", "png", "--no-progress"),
+            *("-j", str(workers), *extra),
+            *("resize", workload.size_text, "--mode", "cover", *TUTORIAL_STEPS),
+        ]
+
+    return argv
+
+
+def script_argv(
+    python: Path, script: str, workload: Workload, size: str
+) -> Callable[[Path], list[str]]:
+    def argv(output: Path) -> list[str]:
+        return [str(python), str(BENCH / script), str(workload.folder), str(output), "--size", size]
+
+    return argv
+
+
+def xargs_argv(per_file_script: str, list_file: Path, size: str) -> Callable[[Path], list[str]]:
+    def argv(output: Path) -> list[str]:
+        shell_script = str(BENCH / per_file_script)
+        return [
+            "xargs",
+            "-d",
+            "\\n",
+            "-P2",
+            "-n1",
+            "-a",
+            str(list_file),
+            "sh",
+            shell_script,
+            str(output),
+            size,
+        ]
+
+    return argv
+
+
+def _list_file(workload: Workload, stems: list[str]) -> Path:
+    path = WORK / "lists" / f"{workload.name}_{len(stems)}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{workload.folder / stem}.jpg\n" for stem in stems))
+    return path
+
+
+def plan_rows(
+    seed: Workload,
+    many: Workload,
+    large: Workload,
+    anchors: Anchors,
+    vips_cli_files: int,
+    memory_runs: int,
+) -> Plan:
+    plan = Plan(notes=list(anchors.notes))
+    bench_python = anchors.bench_python
+    for workload in (seed, large):
+        size = workload.size_text
+        floor = script_argv(PYTHON, "floor.py", workload, size)
+        _add(
+            plan,
+            "floor",
+            "floor: draft('L') decode + cover resize + 2 PNG writes, 2 threads",
+            workload,
+            floor,
+            check_ops=False,
+        )
+        _add(plan, "imgprep-j2", "**imgprep -j 2**", workload, imgprep_argv(workload, 2))
+        pool = script_argv(PYTHON, "pillow_pool.py", workload, size)
+        _add(plan, "pool", "Pillow ThreadPoolExecutor(2) with draft('L')", workload, pool)
+        if bench_python is not None:
+            seqtools_tutorial = script_argv(
+                bench_python, "seqtools_tutorial.py", workload, str(workload.size[0])
+            )
+            _add(
+                plan,
+                "seqtools",
+                "SeqTools tutorial's final pipeline (prefetch, 2 threads)",
+                workload,
+                seqtools_tutorial,
+            )
+        if workload is seed:
+            _add(plan, "imgprep-j1", "imgprep -j 1", workload, imgprep_argv(workload, 1))
+            naive = script_argv(PYTHON, "pillow_naive.py", workload, size)
+            _add(plan, "naive", "naive single-thread Pillow loop (no draft)", workload, naive)
+        if anchors.imagemagick:
+            argv = xargs_argv("imagemagick_one.sh", _list_file(workload, workload.stems), size)
+            _add(
+                plan,
+                "imagemagick",
+                "ImageMagick `convert -define jpeg:size` x2, `xargs -P2` ²",
+                workload,
+                argv,
+            )
+        if bench_python is not None:
+            pyvips = script_argv(bench_python, "pyvips_pool.py", workload, size)
+            _add(plan, "pyvips", "pyvips thumbnail + ops, 2 threads", workload, pyvips)
+        if anchors.vips_cli and workload is seed:
+            subset = workload.stems[:vips_cli_files]
+            argv = xargs_argv("vips_cli_one.sh", _list_file(workload, subset), size)
+            _add(
+                plan,
+                "vips-cli",
+                "vips CLI tools (vipsthumbnail + 5 vips calls), `xargs -P2` ²",
+                workload,
+                argv,
+                stems=subset,
+            )
+    _add(
+        plan,
+        "imgprep-many",
+        f"imgprep -j 2 on {len(many.stems)} files",
+        many,
+        imgprep_argv(many, 2),
+        section="memory",
+        max_runs=memory_runs,
+    )
+    _add(
+        plan,
+        "imgprep-buffer4",
+        "imgprep -j 2 --buffer 4",
+        seed,
+        imgprep_argv(seed, 2, "--buffer", "4"),
+        section="memory",
+        max_runs=memory_runs,
+    )
+    return plan
+
+
+def warm_page_cache(folders: list[Path]) -> None:
+    """Read every input once, so the first command of round 1 does not pay for cold files."""
+    for folder in folders:
+        for path in folder.iterdir():
+            path.read_bytes()
+
+
+def run_rounds(plan: Plan, runs: int) -> None:
+    for round_number in range(1, runs + 1):
+        print(f"-- round {round_number}/{runs}", flush=True)
+        for row in plan.rows:
+            result = row.result
+            if result.error or len(result.runs) >= min(runs, row.max_runs):
+                continue
+            output = WORK / "out" / result.key.replace(":", "_")
+            shutil.rmtree(output, ignore_errors=True)
+            output.mkdir(parents=True)
+            try:
+                measured = run_measured(row.argv(output))
+                check_outputs(output, row.stems, row.workload.size, check_ops=row.check_ops)
+            except (CommandFailed, WrongOutput, OSError) as error:
+                result.error = str(error)
+                print(f"   {result.key}: FAILED {error}", flush=True)
+                continue
+            finally:
+                shutil.rmtree(output, ignore_errors=True)
+            result.runs.append(measured)
+            print(
+                f"   {result.key:<24} wall {measured.wall_s:7.2f} s  cpu {measured.cpu_s:7.2f} s  "
+                f"peak {measured.peak_mib:6.1f} MiB",
+                flush=True,
+            )
+
+
+@dataclass
+class Startup:
+    version: list[Measurement] = field(default_factory=list)
+    one_image: list[Measurement] = field(default_factory=list)
+    bare_python: list[Measurement] = field(default_factory=list)
+    error: str | None = None
+    import_profile: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def median_wall(runs: list[Measurement]) -> float | None:
+        return statistics.median(m.wall_s for m in runs) if runs else None
+
+
+def measure_startup(tiny: Path, version_runs: int, image_runs: int) -> Startup:
+    startup = Startup()
+    output = WORK / "out" / "startup"
+    one_image = imgprep_argv(Workload("tiny", tiny, (200, 200)), 1)
+    try:
+        for _ in range(version_runs):
+            startup.version.append(run_measured([str(IMGPREP), "--version"]))
+            startup.bare_python.append(run_measured([str(PYTHON), "-c", "pass"]))
+        for _ in range(image_runs):
+            shutil.rmtree(output, ignore_errors=True)
+            output.mkdir(parents=True)
+            startup.one_image.append(run_measured(one_image(output)))
+            check_outputs(output, ["hopper"], (200, 200), check_ops=False)
+    except (CommandFailed, WrongOutput, OSError) as error:
+        startup.error = str(error)
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+    startup.import_profile = import_profile()
+    return startup
+
+
+def import_profile(top: int = 6) -> list[str]:
+    """The slowest imports of ``imgprep --version`` (``python -X importtime``), cumulative."""
+    result = subprocess.run(
+        [str(PYTHON), "-X", "importtime", str(IMGPREP), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    entries = []
+    for line in result.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2]
+        if name.startswith("  "):  # nested: counted in its top-level importer
+            continue
+        entries.append((int(parts[1]), name.strip()))
+    entries.sort(reverse=True)
+    return [f"{name} {micros / 1000:.0f} ms" for micros, name in entries[:top]]
+
+
+def machine_description() -> list[str]:
+    cpu_model = "unknown"
+    memory = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0))
+    return [
+        f"- CPUs: {cores} (nproc), {cpu_model}",
+        f"- RAM: {memory}",
+        f"- OS: {platform.platform()}",
+    ]
+
+
+def _find(plan: Plan, key: str) -> RowResult | None:
+    return next((row.result for row in plan.rows if row.result.key == key), None)
+
+
+def _peak(row: RowResult | None) -> float | None:
+    middle = row.median if row else None
+    return middle.peak_mib if middle else None
+
+
+def evaluate_targets(plan: Plan, startup: Startup) -> list[Target]:
+    targets: list[Target] = []
+    for workload in ("seed", "large"):
+        imgprep = _find(plan, f"{workload}:imgprep-j2")
+        targets += [
+            ratio_target(
+                f"{workload}: imgprep -j 2 within 1.10x of the floor",
+                imgprep,
+                _find(plan, f"{workload}:floor"),
+                1.10,
+                most=True,
+            ),
+            ratio_target(
+                f"{workload}: imgprep ahead of the Pillow pool (< 1.00x)",
+                imgprep,
+                _find(plan, f"{workload}:pool"),
+                1.0,
+                most=True,
+            ),
+            ratio_target(
+                f"{workload}: SeqTools tutorial / imgprep >= 1.6x",
+                _find(plan, f"{workload}:seqtools"),
+                imgprep,
+                1.6,
+                most=False,
+            ),
+            ratio_target(
+                f"{workload}: ImageMagick / imgprep >= 5x",
+                _find(plan, f"{workload}:imagemagick"),
+                imgprep,
+                5.0,
+                most=False,
+            ),
+        ]
+    targets.append(
+        ratio_target(
+            "seed: imgprep -j 1 / -j 2 >= 1.8x",
+            _find(plan, "seed:imgprep-j1"),
+            _find(plan, "seed:imgprep-j2"),
+            1.8,
+            most=False,
+        )
+    )
+    seed_peak = _peak(_find(plan, "seed:imgprep-j2"))
+    many_peak = _peak(_find(plan, "memory:imgprep-many"))
+    buffer_peak = _peak(_find(plan, "memory:imgprep-buffer4"))
+    targets.append(value_target("seed: imgprep peak RSS <= 64 MiB", seed_peak, 64, "MiB"))
+    flatness = many_peak / seed_peak if many_peak and seed_peak else None
+    targets.append(
+        value_target("memory flat: peak RSS 4x files / 1x files <= 1.05", flatness, 1.05, "x")
+    )
+    bounded = buffer_peak / seed_peak if buffer_peak and seed_peak else None
+    targets.append(
+        value_target("--buffer 4 holds no more than the default (ratio <= 1.00)", bounded, 1.0, "x")
+    )
+    targets.append(
+        value_target(
+            "start-up: imgprep --version <= 0.15 s", startup.median_wall(startup.version), 0.15, "s"
+        )
+    )
+    targets.append(
+        value_target(
+            "start-up: one small image end to end <= 0.3 s",
+            startup.median_wall(startup.one_image),
+            0.3,
+            "s",
+        )
+    )
+    return targets
+
+
+def startup_lines(startup: Startup) -> list[str]:
+    def line(label: str, runs: list[Measurement]) -> str:
+        wall = startup.median_wall(runs)
+        return f"| {label} | {len(runs)} | {'not measured' if wall is None else f'{wall:.3f}'} |"
+
+    lines = [
+        "| command | runs | median wall s |",
+        "| --- | ---: | ---: |",
+        line("`.venv/bin/python -c pass` (the interpreter alone, for scale)", startup.bare_python),
+        line("`imgprep --version`", startup.version),
+        line("one small image end to end (hopper.jpg 128x128, tutorial steps)", startup.one_image),
+    ]
+    if startup.error:
+        lines.append(f"\nStart-up measurement failed: {startup.error}")
+    if startup.import_profile:
+        lines.append(
+            "\nSlowest top-level imports of `imgprep --version` "
+            "(`python -X importtime`, cumulative): " + ", ".join(startup.import_profile) + "."
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, help="runs per command (default 5; --quick: 1)")
+    parser.add_argument("--quick", action="store_true", help="small corpora, one run: a smoke test")
+    parser.add_argument("--seed-files", type=int, help="seed workload files (default 1000)")
+    parser.add_argument("--large-files", type=int, help="large workload files (default 100)")
+    parser.add_argument(
+        "--vips-cli-files", type=int, help="subset for the slow vips CLI row (default 100)"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="markdown file to write (default docs/benchmarks.md)"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    runs = args.runs or (1 if quick else 5)
+    seed_files = args.seed_files or (120 if quick else 1000)
+    large_files = args.large_files or (6 if quick else 100)
+    vips_cli_files = min(args.vips_cli_files or (12 if quick else 100), seed_files)
+    version_runs, image_runs = (5, 3) if quick else (20, 10)
+    memory_runs = min(runs, 3)
+    output_file = args.output or (
+        WORK / "benchmarks-quick.md" if quick else ROOT / "docs" / "benchmarks.md"
+    )
+    started = datetime.datetime.now(datetime.UTC)
+
+    if not IMGPREP.exists():
+        raise SystemExit(f"{IMGPREP} is missing: run `make` targets that install the project first")
+    anchors = prepare_anchors(WORK / "venv")
+    if not GNU_TIME.exists():
+        raise SystemExit(f"{GNU_TIME} (Debian package `time`) is needed to measure peak RSS")
+    corpus = build_corpus(
+        ROOT / "sample_images", WORK / "corpus", seed_files, 4 * seed_files, large_files
+    )
+    seed = Workload("seed", corpus.seed, (200, 200))
+    many = Workload("seed-many", corpus.seed_many, (200, 200))
+    large = Workload("large", corpus.large, (512, 512))
+    plan = plan_rows(seed, many, large, anchors, vips_cli_files, memory_runs)
+    warm_page_cache([corpus.seed, corpus.seed_many, corpus.large])
+    run_rounds(plan, runs)
+    print("-- start-up", flush=True)
+    startup = measure_startup(corpus.tiny, version_runs, image_runs)
+    targets = evaluate_targets(plan, startup)
+
+    rows = [row.result for row in plan.rows]
+    print()
+    print(render_stdout(rows, targets))
+    for row in rows:
+        if row.error:
+            plan.notes.append(f"`{row.key}` failed and is not in the medians: {row.error}")
+    elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    markdown = render_markdown(
+        header=document_header(started, elapsed, runs, quick, anchors),
+        sections=document_sections(plan, rows, targets, startup, seed, large),
+    )
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    output_file.write_text(markdown)
+    print(f"\nwrote {output_file} ({elapsed / 60:.1f} min)")
+
+
+def document_header(
+    started: datetime.datetime, elapsed: float, runs: int, quick: bool, anchors: Anchors
+) -> list[str]:
+    kind = "QUICK smoke run (small corpora; figures not comparable)" if quick else "full run"
+    header = [
+        "# imgprep benchmarks",
+        "",
+        f"Written by `make bench` (`bench/run.py`), {kind}, on {started:%Y-%m-%d %H:%M} UTC; "
+        f"took {elapsed / 60:.1f} min. Every command ran {runs} times, interleaved round-robin "
+        "(run 1 of every command, then run 2, ...), each into a fresh empty output folder, and its "
+        "outputs were checked (count, size, mode L, mirror and autocontrast on one pair); the "
+        "tables show medians. Corpus files are in the page cache (warm) for every command.",
+        "",
+        "## Machine and versions",
+        "",
+        *machine_description(),
+    ]
+    header += [f"- {name}: {value}" for name, value in versions(anchors, IMGPREP).items()]
+    return header
+
+
+def document_sections(
+    plan: Plan,
+    rows: list[RowResult],
+    targets: list[Target],
+    startup: Startup,
+    seed: Workload,
+    large: Workload,
+) -> list[tuple[str, list[str]]]:
+    def section(name: str) -> list[RowResult]:
+        return [row for row in rows if row.workload == name]
+
+    seed_floor, large_floor = _find(plan, "seed:floor"), _find(plan, "large:floor")
+    seed_text = (
+        f"{len(seed.stems)} JPEGs (quality 90) from the 6 sample photos, each scaled to 640 px "
+        "wide "
+        "(rocket is 640x427 already; astronaut, camera and hopper become 640x640, hopper upscaled "
+        "5x from 128x128; coffee and chelsea 640x427), repeated with distinct names -> cover "
+        "resize 200x200, grayscale, autocontrast cutoff 3, plus a mirrored copy: "
+        f"{2 * len(seed.stems)} PNGs."
+    )
+    large_text = (
+        f"{len(large.stems)} camera-size 4000x3000 JPEGs, **upscaled** from the sample photos "
+        "(so they compress and decode like smooth photos, not like real 12 MP camera noise) -> "
+        f"the same steps at 512x512: {2 * len(large.stems)} PNGs."
+    )
+    memory_text = [
+        "Peak RSS of imgprep (MiB) with 4x the files and with a smaller buffer:",
+        "",
+        *rows_table(
+            [r for r in section("memory")]
+            + [r for r in section("seed") if r.key == "seed:imgprep-j2"],
+            None,
+        ),
+    ]
+    commands = ["Paths are relative to the repository; OUT is a fresh empty folder per run.", ""]
+    commands += [f"- {row.key}: `{row.command}`" for row in rows]
+    notes = [
+        "- CPU s is user + system time of the whole process tree (`os.wait4` on the child); peak "
+        "MiB is `ru_maxrss` of the largest single process in that tree. For the `xargs -P2` rows "
+        "that is the largest single convert/vips process, not the sum of the two running at once.",
+        "- ¹ The vips CLI row runs on the first files of the corpus only (it spawns 7 processes "
+        "per input); its wall and CPU are scaled up to the full corpus and marked.",
+        "- ² `xargs -P2 -n1` runs one shell script per input (`bench/imagemagick_one.sh`, "
+        "`bench/vips_cli_one.sh`). ImageMagick: two `convert` calls per input (image, then "
+        "`-flop` mirror), `-define jpeg:size=WxH -resize WxH^ -gravity center -extent WxH "
+        "-colorspace Gray -contrast-stretch 3%x3% -strip`, ImageMagick's own threading left at "
+        "its default. vips CLI: `vipsthumbnail --smartcrop centre` (shrink-on-load), `vips "
+        "colourspace b-w`, `vips percent 3` and `97`, `vips linear --uchar` to stretch that "
+        "range to 0..255, `vips copy` and `vips flip horizontal` to PNG.",
+        "- The floor decodes with `draft('L', size)` (the JPEG decoder's DCT scaling straight to "
+        "grayscale), resizes (cover, bicubic) and writes the same image twice: no autocontrast, "
+        "no mirror. imgprep is held to 1.10x of it.",
+        "- SeqTools: the tutorial's final code (smap/add_cache/collate/unbatch/prefetch with 2 "
+        "threads) plus a save loop; its crop-box typo `(left, 1, h, h)` is fixed to the intended "
+        "square, which costs the same. It decodes at full size (the tutorial uses no draft).",
+        "- pyvips: `thumbnail(crop='centre')`, `colourspace('b-w')`, percentile stretch, "
+        "`fliphor`, PNG with strip; 2 Python threads, `VIPS_CONCURRENCY=1` each.",
+        "- GraphicsMagick (optional in the issue) is not benchmarked.",
+        *[f"- {note}" for note in plan.notes],
+    ]
+    return [
+        ("Targets", targets_table(targets)),
+        ("Seed workload", [seed_text, "", *rows_table(section("seed"), seed_floor)]),
+        ("Large workload", [large_text, "", *rows_table(section("large"), large_floor)]),
+        ("Memory", memory_text),
+        ("Start-up", startup_lines(startup)),
+        ("Exact commands", commands),
+        ("Notes", notes),
+    ]
+
+
+if __name__ == "__main__":
+    main()
