@@ -216,7 +216,7 @@ def make_hard_inputs(folder: Path) -> dict[str, Path]:
 
     # 16-bit grey with values far above 255 and odd low bits, so a silent 8-bit trip shows
     camera = Image.open(sample("camera.png")).convert("L").resize((128, 128))
-    wide = camera.point(lambda value: value * 257 + 3, mode="I")
+    wide = camera.point(lambda value: value * 256 + 3, mode="I")
     wide.convert("I;16").save(add("png16", "grey16.png"))
 
     chelsea = Image.open(sample("chelsea.png")).convert("RGB").resize((150, 100))
