@@ -533,7 +533,11 @@ def test_digest_is_sha256_of_the_file(tmp_path: Path) -> None:
     import hashlib
 
     path = sample("hopper.jpg")
-    assert files.load_image(path).digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert files.load_image(path).digest == expected
+    assert files.file_digest(path) == expected
+    assert files.file_digest(tmp_path / "missing.jpg") is None
+    assert files.file_digest(tmp_path) is None  # a folder cannot be read as bytes
 
 
 def test_concurrent_loads_agree_with_sequential_ones() -> None:

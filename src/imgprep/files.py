@@ -43,6 +43,7 @@ __all__ = [
     "InputFile",
     "LoadedImage",
     "append_line",
+    "file_digest",
     "file_identity",
     "find_inputs",
     "load_image",
@@ -1031,3 +1032,16 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return info.st_size, info.st_mtime_ns
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 hex of the file's bytes (as ``LoadedImage.digest``); ``None`` if it cannot be read.
+
+    Never raises for a missing or unreadable file: callers use it to decide whether an input
+    changed, and "cannot tell" means "changed".
+    """
+    try:
+        with open(path, "rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
+    except OSError:
+        return None
