@@ -524,6 +524,27 @@ def test_close_waits_a_bounded_time_for_in_flight_items() -> None:
     assert log.calls == [0]  # item 1 was queued and cancelled
 
 
+def test_a_stuck_item_does_not_block_interpreter_exit() -> None:
+    # SeqTools 1.4.1 (like ThreadPoolExecutor) joins its workers at exit without a timeout.
+    script = """
+import threading, time
+from imgprep.seq import prefetch, smap
+never = threading.Event()
+results = prefetch(smap(lambda i: never.wait(), range(3)), max_buffered=2, nworkers=2)
+iterator = iter(results)
+threading.Thread(target=lambda: next(iterator), daemon=True).start()
+while not any(t.name.startswith("imgprep-prefetch") for t in threading.enumerate()):
+    time.sleep(0.01)
+results.close(timeout=0.1)
+print("leaving with a worker stuck on item 0")
+"""
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout == "leaving with a worker stuck on item 0\n"
+
+
 def test_prefetch_reports_the_failing_item_without_hanging_or_leaving_threads() -> None:
     def stage(i: int) -> int:
         if i == 13:
