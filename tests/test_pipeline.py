@@ -1,0 +1,304 @@
+"""The pipeline as a library: the shrink-on-load planner, shared decodes, reports, re-runs."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from conftest import SAMPLE_NAMES, SAMPLES, SEED_STEPS
+from imgprep import files, ops
+from imgprep.errors import OutputCollisionError, OutputError, UsageError
+from imgprep.files import DecodeHint
+from imgprep.pipeline import RunOptions, Status, decode_hint, run
+from imgprep.steps import parse_steps
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    assert a.size == b.size and a.mode == b.mode
+    return float(sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands()))
+
+
+@pytest.fixture
+def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every path files.load_image is called with, from any thread."""
+    calls: list[Path] = []
+    lock = threading.Lock()
+    real = files.load_image
+
+    def counting(path: Path, **kwargs: object) -> files.LoadedImage:
+        with lock:
+            calls.append(path)
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files, "load_image", counting)
+    return calls
+
+
+# --- the planner --------------------------------------------------------------------------------
+
+
+def test_planner_asks_for_half_scale_and_gray_on_the_seed_chain():
+    hint = decode_hint(parse_steps("resize 200x200 --mode cover grayscale"))
+    assert hint((640, 427)) == DecodeHint(mode="L", size=(320, 213))  # selects scale 1/2
+    loaded = files.load_image(SAMPLES / "rocket.jpg", hint=hint)
+    assert loaded.source_size == (640, 427)
+    assert loaded.decoded_size == (320, 214)  # DCT scale 1/2
+    assert loaded.decoded_mode == "L"
+
+
+@pytest.mark.parametrize(
+    ("chain", "size", "expected"),
+    [
+        ("grayscale", (640, 427), DecodeHint(mode="L")),
+        ("autocontrast grayscale", (640, 427), None),  # colour seen first: full colour decode
+        ("resize 100", (640, 427), DecodeHint(size=(160, 106))),  # 1/4: 1/8 would alias
+        ("resize 40", (640, 427), DecodeHint(size=(80, 53))),  # 1/8 with a 2x gap
+        ("resize 2000", (640, 427), None),  # enlarging: nothing to save
+        # a quarter turn before the resize swaps which source side the box constrains
+        ("resize 10x100 --mode stretch", (640, 427), DecodeHint(size=(320, 213))),
+        ("mirror rotate 90 resize 10x100 --mode stretch", (640, 427), DecodeHint(size=(160, 106))),
+        # with augment, every variant must get enough pixels: the larger need wins
+        (
+            "augment --rotate 90 resize 10x100 --mode stretch",
+            (640, 427),
+            DecodeHint(size=(320, 213)),
+        ),
+        ("rotate 45 resize 100", (640, 427), None),  # the resize no longer sees the source
+        ("equalize resize 100", (640, 427), None),
+        ("resize 100 grayscale", (640, 427), DecodeHint(mode="L", size=(160, 106))),
+    ],
+)
+def test_planner_cases(chain, size, expected):
+    assert decode_hint(parse_steps(chain))(size) == expected
+
+
+@pytest.fixture(scope="module")
+def photo_jpegs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Photo-sized JPEGs: rocket.jpg as it is, and the PNG photos saved as JPEG (quality 90)."""
+    folder = tmp_path_factory.mktemp("jpegs")
+    paths = [SAMPLES / "rocket.jpg"]
+    for name in ("astronaut.png", "coffee.png", "chelsea.png", "camera.png"):
+        with Image.open(SAMPLES / name) as image:
+            path = folder / f"{Path(name).stem}.jpg"
+            image.save(path, quality=90)
+            paths.append(path)
+    return paths
+
+
+def full_decode_result(path: Path, chain: str) -> Image.Image:
+    with Image.open(path) as source:
+        image = source.convert("RGB") if source.mode != "L" else source.copy()
+    for step in parse_steps(chain):
+        image = step(image)
+    return image
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        "resize 200x200 --mode cover grayscale autocontrast --cutoff 3",
+        "resize 64 --mode fit",
+        "resize 50x50 --mode pad",
+        "resize 33x71 --mode stretch",
+        "resize x50",
+        "resize 150x150 --mode cover --filter bicubic",
+    ],
+)
+def test_shrink_on_load_keeps_geometry_and_stays_within_two_levels(tmp_path, photo_jpegs, chain):
+    """The planner's reduced decode against the full decode through the same ops."""
+    out = tmp_path / "out"
+    inputs = [str(p) for p in photo_jpegs]
+    report = run(RunOptions(output=out, steps=parse_steps(chain), inputs=inputs, format="png"))
+    assert report.ok, report.failures
+    reduced = 0
+    for path in photo_jpegs:
+        expected = full_decode_result(path, chain)
+        with Image.open(out / f"{path.stem}.png") as produced:
+            produced.load()
+            assert produced.size == expected.size, path.name
+            assert mean_abs_diff(produced.convert(expected.mode), expected) <= 2.0, path.name
+        hint = decode_hint(parse_steps(chain))
+        loaded = files.load_image(path, hint=hint)
+        asked = hint(loaded.source_size)
+        assert (loaded.decoded_size != loaded.source_size) == bool(asked and asked.size)
+        reduced += loaded.decoded_size != loaded.source_size
+    assert reduced >= 3  # the shortcut was really taken on most photos
+
+
+def test_shrink_on_load_on_a_tiny_thumbnail_is_the_known_worst_case(tmp_path):
+    """hopper.jpg is a 128 px, heavily compressed thumbnail: decoding it at 1/2 scale instead
+    of Lanczos-resizing the full decode differs by 3-4 levels (documented in docs/cli.md)."""
+    out = tmp_path / "out"
+    chain = "resize 64"
+    report = run(
+        RunOptions(
+            output=out, steps=parse_steps(chain), inputs=[str(SAMPLES / "hopper.jpg")], format="png"
+        )
+    )
+    assert report.ok
+    with Image.open(out / "hopper.png") as produced:
+        difference = mean_abs_diff(
+            produced.convert("RGB"), full_decode_result(SAMPLES / "hopper.jpg", chain)
+        )
+    assert 2.0 < difference <= 4.0
+
+
+def test_exif_rotated_jpeg_gets_upright_geometry_with_shrink_on_load(tmp_path):
+    with Image.open(SAMPLES / "rocket.jpg") as source:
+        stored = source.transpose(Image.Transpose.ROTATE_90)  # what a camera held sideways stores
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view": undoes the turn above
+    stored.save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    out = tmp_path / "out"
+    report = run(
+        RunOptions(
+            output=out,
+            steps=parse_steps("resize 120x50 --mode cover"),
+            inputs=[str(tmp_path / "turned.jpg")],
+        )
+    )
+    assert report.ok
+    with Image.open(out / "turned.jpg") as produced, Image.open(SAMPLES / "rocket.jpg") as source:
+        expected = ops.resize(source.convert("RGB"), (120, 50), "cover")
+        assert produced.size == (120, 50)
+        assert mean_abs_diff(produced.convert("RGB"), expected) <= 4.0  # two JPEG encodes
+
+
+# --- shared decode -------------------------------------------------------------------------------
+
+
+def test_variants_share_one_decode_per_input(tmp_path, samples, count_loads):
+    steps = parse_steps("resize 64 --mode cover grayscale augment --mirror --flip --rotate 90")
+    report = run(RunOptions(output=tmp_path / "out", steps=steps, inputs=[str(samples)], workers=2))
+    assert report.written == 4 * len(SAMPLE_NAMES)
+    assert sorted(p.name for p in count_loads) == SAMPLE_NAMES  # each input opened once
+
+
+def test_up_to_date_outputs_are_not_decoded(tmp_path, samples, count_loads):
+    options = RunOptions(
+        output=tmp_path / "out", steps=parse_steps(SEED_STEPS), inputs=[str(samples)]
+    )
+    assert run(options).written == 12
+    count_loads.clear()
+    again = run(options)
+    assert (again.written, again.up_to_date, count_loads) == (0, 12, [])
+
+
+def test_records_come_in_input_then_variant_order(tmp_path, samples):
+    steps = parse_steps("resize 32 augment --mirror")
+    report = run(
+        RunOptions(output=tmp_path / "o", steps=steps, inputs=[str(samples)], workers=2, buffer=3)
+    )
+    names = [record.output.name for record in report.records if record.output]
+    expected = [f"{Path(n).stem}{s}{Path(n).suffix}" for n in SAMPLE_NAMES for s in ("", "_mirror")]
+    assert names == expected
+
+
+# --- reports and failures ------------------------------------------------------------------------
+
+
+def test_failures_are_data_in_the_report(tmp_path, samples):
+    (samples / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    report = run(
+        RunOptions(
+            output=tmp_path / "o",
+            steps=parse_steps("grayscale augment --mirror"),
+            inputs=[str(samples)],
+        )
+    )
+    assert not report.ok
+    assert report.failed == 1  # one input, though two of its outputs failed
+    [(path, reason)] = report.failures
+    assert path.name == "bad.png" and reason
+    assert [r.status for r in report.records].count(Status.FAILED) == 2
+    assert report.written == 2 * len(SAMPLE_NAMES)
+    assert "1 failed" in report.summary()
+
+
+def test_collision_is_refused_before_writing(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLES / "hopper.jpg", src / "a.jpg")
+    shutil.copy(SAMPLES / "coffee.png", src / "a.png")
+    out = tmp_path / "out"
+    with pytest.raises(OutputCollisionError) as caught:
+        run(RunOptions(output=out, steps=[], inputs=[str(src)], format="png"))
+    assert "a.jpg" in str(caught.value) and "a.png" in str(caught.value)
+    assert not out.exists()
+
+
+def test_overwriting_an_input_needs_in_place(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLES / "coffee.png", src / "c.png")
+    before = (src / "c.png").read_bytes()
+    with pytest.raises(OutputError, match="--in-place"):
+        run(RunOptions(output=src, steps=parse_steps("grayscale"), inputs=[str(src)]))
+    assert (src / "c.png").read_bytes() == before
+    report = run(
+        RunOptions(output=src, steps=parse_steps("grayscale"), inputs=[str(src)], in_place=True)
+    )
+    assert report.written == 1
+    with Image.open(src / "c.png") as replaced:
+        assert replaced.mode == "L"
+    # the replaced file is recorded as its own input: the next run has nothing to do
+    again = run(
+        RunOptions(output=src, steps=parse_steps("grayscale"), inputs=[str(src)], in_place=True)
+    )
+    assert (again.written, again.up_to_date) == (0, 1)
+
+
+def test_outputs_are_not_read_back_as_inputs(tmp_path, samples):
+    # -o inside -i, walked recursively: the second run must not process its own outputs
+    steps = parse_steps("resize 32 augment --mirror")
+    options = RunOptions(
+        output=samples / "prepared", steps=steps, inputs=[str(samples)], recursive=True
+    )
+    assert run(options).written == 12
+    again = run(options)
+    assert (again.written, again.up_to_date, again.failed) == (0, 12, 0)
+    # -o equal to -i (with --in-place allowed): last run's a_mirror.png is no input
+    same = RunOptions(
+        output=samples, steps=steps, inputs=[str(samples)], format="png", in_place=True
+    )
+    first = run(same)
+    second = run(same)
+    assert second.planned == first.planned and second.written == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quality": 0}, "quality must be in 1..100, not 0"),
+        ({"format": "gif"}, "format must be one of"),
+        ({"name": "{stem}"}, None),  # valid (no extension is the user's business)
+        ({"name": "{stem"}, "--name is not a valid template"),
+        ({"workers": 0}, "workers must be at least 1, not 0"),
+    ],
+)
+def test_options_are_validated(tmp_path, changes, message):
+    options = RunOptions(
+        output=tmp_path / "o", steps=[], inputs=[str(SAMPLES / "hopper.jpg")], **changes
+    )
+    if message is None:
+        options.validate()
+    else:
+        with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("(", r"\(")):
+            options.validate()
+
+
+def test_name_template_cannot_escape_the_output_folder(tmp_path):
+    with pytest.raises(OutputError, match="would leave the output folder"):
+        run(
+            RunOptions(
+                output=tmp_path / "o",
+                steps=[],
+                inputs=[str(SAMPLES / "hopper.jpg")],
+                name="../{stem}.{ext}",
+            )
+        )
+    assert not (tmp_path / "hopper.jpg").exists()
