@@ -100,7 +100,7 @@ def build_corpus(
     recipe = {
         "pillow": PIL.__version__,
         "seed_width": SEED_WIDTH,
-        "large_size": LARGE_SIZE,
+        "large_size": list(LARGE_SIZE),  # as JSON reads it back
         "quality": JPEG_QUALITY,
         "samples": sorted(p.name for p in sample_dir.iterdir()),
     }
