@@ -235,14 +235,15 @@ def test_readme_python_example_runs_and_prints_what_it_says(tmp_path, monkeypatc
 # --- every shell example of docs/cli.md runs ------------------------------------------------------
 
 
-def shell_examples() -> list[str]:
-    """Each command line of the ``sh`` blocks of docs/cli.md (backslash continuations joined)."""
+def shell_examples(doc: Path = CLI_DOC) -> list[str]:
+    """Each ``imgprep`` or ``find ... | imgprep`` command of the ``sh`` blocks of ``doc``
+    (backslash continuations joined; crontab lines and ``make`` targets are not commands)."""
     commands = []
-    for language, body in code_blocks(CLI_DOC.read_text()):
+    for language, body in code_blocks(doc.read_text()):
         if language != "sh":
             continue
         for command in body.replace("\\\n", " ").splitlines():
-            if command.strip() and not command.lstrip().startswith("#"):
+            if command.startswith(("imgprep ", "find ")):
                 commands.append(command.strip())
     return commands
 
@@ -269,9 +270,10 @@ def test_cli_doc_has_shell_examples_for_pipes_and_plain_commands():
     assert len(examples) > 30
     assert any("| imgprep" in command for command in examples)
     assert SEED_COMMAND in examples
+    assert len(shell_examples(README)) >= 4
 
 
-@pytest.mark.parametrize("command", shell_examples())
+@pytest.mark.parametrize("command", shell_examples() + shell_examples(README))
 def test_cli_doc_example_runs(command, photos_folder, cli):
     if "|" in command:
         # a real shell pipeline (find -print0 | imgprep -i - ...), with the venv's imgprep
