@@ -510,6 +510,35 @@ def test_interrupted_run_leaves_only_complete_outputs_and_a_rerun_finishes_the_r
     assert sorted(manifest_outputs(out)) == sorted(after)  # compacted: one line per output
 
 
+def test_sigterm_before_the_first_image_still_exits_143(tmp_path: Path) -> None:
+    # A FIFO in place of the manifest holds the run in its planning phase (reading the
+    # manifest, as a slow walk of a huge tree would): a signal there must give the same exit
+    # code as during the images.
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / MANIFEST_NAME)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imgprep", "-i", sample("hopper.jpg"), "-o", out, "grayscale"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        # wait until it blocks opening the FIFO (the kernel's wait for a writer)
+        while Path(f"/proc/{process.pid}/wchan").read_text() != "wait_for_partner":
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, stderr
+    assert outputs(out) == []
+
+
 def test_stale_temporary_files_are_removed_and_never_read(cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
@@ -693,8 +722,12 @@ def test_output_folder_equal_to_input_needs_in_place(cli: Cli, samples: Path) ->
 
 @pytest.mark.parametrize(
     ("names", "options"),
-    [(("a.jpg", "a.png"), ("--format", "png")), (("a.jpg", "a.JPG"), ())],
-    ids=["jpg-and-png", "extension-case"],
+    [
+        (("a.jpg", "a.png"), ("--format", "png", "grayscale")),
+        (("a.jpg", "a.JPG"), ("grayscale",)),
+        (("a.jpg", "a_mirror.jpg"), ("augment", "--mirror")),  # a variant's name is taken
+    ],
+    ids=["jpg-and-png", "extension-case", "variant-name"],
 )
 def test_two_inputs_for_one_output_are_refused_before_writing(
     cli: Cli, tmp_path: Path, names: tuple[str, str], options: tuple[str, ...]
@@ -706,7 +739,7 @@ def test_two_inputs_for_one_output_are_refused_before_writing(
         with Image.open(sample("hopper.jpg")) as image:
             image.save(folder / name, format="PNG" if name.endswith("png") else "JPEG")
     out = tmp_path / "out"
-    result = cli("-i", folder, "-o", out, *options, "grayscale")
+    result = cli("-i", folder, "-o", out, *options)
     assert result.exit_code == 1
     [line] = error_lines(result.stderr)
     assert str(folder / names[0]) in line and str(folder / names[1]) in line
@@ -872,7 +905,7 @@ def tmpfs(folder: Path, options: str) -> Iterator[Path]:
 def test_full_disk_fails_each_output_cleanly(cli: Cli, samples: Path, tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "size=200k") as disk:
         out = disk / "out"
-        result = cli("-i", samples, "-o", out, "--format", "png", "-j", "2")
+        result = cli("-i", samples, "-o", out, "--format", "png", "-j", "1")  # one write at a time
         assert result.exit_code == 1
         assert "Traceback" not in result.stderr
         written = outputs(out)
