@@ -191,6 +191,7 @@ def test_no_steps_converts_format(cli, samples, tmp_path):
         ("mirror", lambda im: im.size == (640, 427)),
         ("flip", lambda im: im.size == (640, 427)),
         ("rotate 90", lambda im: im.size == (427, 640)),
+        ("rotate -90", lambda im: im.size == (427, 640)),
         (
             "rotate 30 --fill white",
             lambda im: im.size[0] > 640 and im.getpixel((0, 0)) == (255, 255, 255),
@@ -419,3 +420,26 @@ def test_config_file_sets_defaults_and_options_win(cli, samples, tmp_path, monke
     config.write_text("workers = 'many'\n")
     result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "c", "grayscale")
     assert result.exit_code == 2 and "workers must be int, not 'many'" in result.stderr
+
+
+def test_find_print0_listing_folders_and_files(tmp_path):
+    """`find src -print0` names folders as well as files: each file once, under its path."""
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    shutil.copy(SAMPLES / "hopper.jpg", tmp_path / "src" / "a" / "x.jpg")
+    shutil.copy(SAMPLES / "hopper.jpg", tmp_path / "src" / "top.jpg")
+    import subprocess
+
+    listing = "src\0src/a\0src/a/x.jpg\0src/top.jpg\0"
+    done = subprocess.run(
+        [sys.executable, "-m", "imgprep", "-i", "-", "--null", "-o", "out", "grayscale"],
+        input=listing,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 written" in done.stderr
+    written = sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")
+    )
+    assert written == ["src/a/x.jpg", "src/top.jpg"]

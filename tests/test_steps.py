@@ -33,7 +33,7 @@ def test_split_at_step_names():
     tokens = ["resize", "200x200", "--mode", "cover", "grayscale"]
     tokens += ["autocontrast", "--cutoff", "3", "augment", "--mirror"]
     assert split_step_tokens(tokens) == [
-        ("resize", ["200x200", "--mode", "cover"]),
+        ("resize", ["--mode", "cover", "--", "200x200"]),
         ("grayscale", []),
         ("autocontrast", ["--cutoff", "3"]),
         ("augment", ["--mirror"]),
@@ -43,11 +43,11 @@ def test_split_at_step_names():
 def test_an_option_value_is_never_taken_for_a_step():
     # rotate's positional and augment's --rotate value are numbers; --fill takes the next word
     assert split_step_tokens(["rotate", "-90", "--fill", "white", "flip"]) == [
-        ("rotate", ["-90", "--fill", "white"]),
+        ("rotate", ["--fill", "white", "--", "-90"]),
         ("flip", []),
     ]
     assert split_step_tokens(["resize", "--mode=cover", "100", "mirror"]) == [
-        ("resize", ["--mode=cover", "100"]),
+        ("resize", ["--mode=cover", "--", "100"]),
         ("mirror", []),
     ]
 

@@ -187,9 +187,13 @@ def imgprep(
         ),
     ] = None,
     optimize: Annotated[
-        bool,
-        typer.Option("--optimize", help="Extra encoder pass for smaller PNG/JPEG files (slower)."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--optimize/--no-optimize",
+            help="Extra encoder pass for smaller PNG/JPEG files (slower).",
+            show_default="no",
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(
@@ -280,7 +284,7 @@ def imgprep(
                 "workers": workers,
                 "buffer": buffer,
                 "max_pixels": max_pixels,
-                "optimize": optimize or None,
+                "optimize": optimize,
             }.items()
             if value is not None
         }

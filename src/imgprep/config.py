@@ -1,6 +1,7 @@
 """Defaults, and the user's config file that may override them.
 
-The config file is TOML at ``imgprep config-path`` (platformdirs' user config dir), e.g.::
+The config file is TOML, ``config.toml`` in platformdirs' user config folder for "imgprep"
+(``~/.config/imgprep/config.toml`` on Linux; ``IMGPREP_CONFIG`` names another file), e.g.::
 
     workers = 4
     format = "png"
@@ -44,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "optimize": False,
     "name": "{stem}{suffix}.{ext}",
     "workers": None,  # None: default_workers()
-    "buffer": None,  # None: twice the workers, plus two
+    "buffer": None,  # None: twice the workers
     "max_pixels": MAX_PIXELS,
 }
 _TYPES: dict[str, tuple[type, ...]] = {

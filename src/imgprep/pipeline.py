@@ -420,15 +420,22 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> list
     """
     found = files.find_inputs(options.inputs, recursive=options.recursive)
     for text in options.input_paths:
-        for file in files.find_inputs([text]):
-            relative = PurePath(text)
-            if not relative.is_absolute() and ".." not in relative.parts:
+        given = PurePath(text)
+        keeps_folders = not given.is_absolute() and ".." not in given.parts
+        for file in files.find_inputs([text], recursive=options.recursive):
+            if keeps_folders:
+                # a file keeps the path it was given as; a folder's files go below that path
+                relative = given if file.path == Path(text) else given / file.relative
                 file = InputFile(file.path, relative, file.problem)
             found.append(file)
     output = _real(options.output)
     kept = []
+    seen: set[Path] = set()
     for file in found:
         real = _real(file.path)
+        if real in seen and file.problem is None:
+            continue  # `find` lists a folder and then its files: each file once
+        seen.add(real)
         root = _real(file.path.parents[len(file.relative.parts) - 1])
         if output != root and output in real.parents:
             continue

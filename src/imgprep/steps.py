@@ -415,11 +415,11 @@ def split_step_tokens(tokens: Sequence[str]) -> list[tuple[str, list[str]]]:
 
     A token starts a new step when it is a step name and is not the value of the option before
     it. A word that is neither a step, nor a value the current step expects, is an unknown step.
-    ``--help`` stays with the step it follows.
+    ``--help`` stays with the step it follows. In each piece the options come first and the
+    positional values last, after ``--``, so that ``rotate -15`` is an angle, not an option.
     """
-    chunks: list[tuple[str, list[str]]] = []
+    chunks: list[tuple[str, list[str], list[str]]] = []
     definition: StepDef | None = None
-    positionals_left = 0
     expecting_value = False
     for token in tokens:
         if expecting_value:
@@ -428,27 +428,30 @@ def split_step_tokens(tokens: Sequence[str]) -> list[tuple[str, list[str]]]:
             continue
         if token in STEPS:
             definition = STEPS[token]
-            chunks.append((token, []))
-            positionals_left = len(definition.positionals)
+            chunks.append((token, [], []))
             continue
         if definition is None:
             raise UsageError(f"expected a step name, not {token!r}; steps are: {', '.join(STEPS)}")
-        chunks[-1][1].append(token)
+        _, options, positionals = chunks[-1]
         if token.startswith("-") and not _is_number(token):
+            options.append(token)
             option = definition.option_named(token)
             if option is None:
                 # An unknown option: its value (if any) is unknowable; Typer will name the
                 # option, which says more than calling the next word an unknown step.
-                expecting_value = token != "--help" and token != "-h"
+                expecting_value = token not in ("--help", "-h")
             else:
                 expecting_value = option.takes_value and "=" not in token
-        elif positionals_left > 0:
-            positionals_left -= 1
+        elif len(positionals) < len(definition.positionals):
+            positionals.append(token)
         else:
             raise UsageError(
                 f"unknown step {token!r} after {definition.name!r}; steps are: {', '.join(STEPS)}"
             )
-    return chunks
+    return [
+        (name, [*options, "--", *positionals] if positionals else options)
+        for name, options, positionals in chunks
+    ]
 
 
 def _is_number(token: str) -> bool:
@@ -477,8 +480,11 @@ def _parse_args(definition: StepDef, args: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     positionals = list(definition.positionals)
     it = iter(args)
+    after_dashes = False
     for token in it:
-        if token.startswith("-") and not _is_number(token):
+        if token == "--" and not after_dashes:
+            after_dashes = True
+        elif token.startswith("-") and not _is_number(token) and not after_dashes:
             option = definition.option_named(token)
             if option is None:
                 raise UsageError(f"step {definition.name!r} has no option {token!r}")
