@@ -785,6 +785,21 @@ def test_output_folder_inside_the_input_folder_is_not_read_back(cli: Cli, sample
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("named", ["folder", "file"])
+def test_inputs_below_the_output_folder_are_still_inputs(
+    cli: Cli, tmp_path: Path, named: str
+) -> None:
+    # photos/raw -> photos: the outputs land beside raw/, never inside it; nothing to skip
+    raw = tmp_path / "photos" / "raw"
+    raw.mkdir(parents=True)
+    shutil.copy2(sample("hopper.jpg"), raw / "hopper.jpg")
+    source = raw if named == "folder" else raw / "hopper.jpg"
+    result = cli("-i", source, "-o", tmp_path / "photos", "grayscale")
+    assert result.exit_code == 0
+    assert "no input images found" not in result.stderr
+    assert outputs(tmp_path / "photos") == ["hopper.jpg", "raw/hopper.jpg"]
+
+
 # ----------------------------------------------------------------------------------- permissions
 
 
