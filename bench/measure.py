@@ -14,6 +14,7 @@ tree (for an ``xargs -P2`` pipeline the largest one convert/vips process, not th
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -53,8 +54,14 @@ def run_measured(
             cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=error_file,
+            start_new_session=True,  # its own process group: an interrupt can end the whole tree
         )
-        _, status, usage = os.wait4(process.pid, 0)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            os.killpg(process.pid, signal.SIGTERM)
+            os.waitpid(process.pid, 0)
+            raise
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:

@@ -4,7 +4,7 @@ Builds the corpora, installs the anchors (see setup_anchors.py), then runs every
 round-robin (run 1 of each, then run 2 of each, ...) into a fresh empty output folder, checks
 each command's outputs, and prints and writes medians, ratios and PASS/MISS per target.
 
-    .venv/bin/python bench/run.py              # full run, writes docs/benchmarks.md (~15 min)
+    .venv/bin/python bench/run.py              # full run, writes docs/benchmarks.md (~15-20 min)
     .venv/bin/python bench/run.py --quick      # smoke run (< 3 min), writes bench/.work/
 """
 
@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -442,6 +443,29 @@ def evaluate_targets(plan: Plan, startup: Startup) -> list[Target]:
     return targets
 
 
+def headline(plan: Plan) -> list[str]:
+    """One sentence a README can quote: imgprep -j 2 on the seed workload against the others."""
+    imgprep = _find(plan, "seed:imgprep-j2")
+    mine = imgprep.median if imgprep else None
+    if mine is None:
+        return ["imgprep -j 2 was not measured on the seed workload."]
+    parts = []
+    for key, name in (
+        ("floor", "the floor"),
+        ("pool", "the hand-written Pillow pool"),
+        ("seqtools", "the SeqTools tutorial"),
+        ("imagemagick", "ImageMagick"),
+    ):
+        other = _find(plan, f"seed:{key}")
+        theirs = other.median if other else None
+        if theirs is not None:
+            parts.append(f"{theirs.wall_s / mine.wall_s:.2f}x the speed of {name}")
+    return [
+        f"imgprep -j 2 prepares the seed workload ({imgprep.files} photos -> "
+        f"{2 * imgprep.files} PNGs) in {mine.wall_s:.2f} s: " + ", ".join(parts) + "."
+    ]
+
+
 def startup_lines(startup: Startup) -> list[str]:
     def line(label: str, runs: list[Measurement]) -> str:
         wall = startup.median_wall(runs)
@@ -471,7 +495,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per command (default 5; --quick: 1)")
     parser.add_argument("--quick", action="store_true", help="small corpora, one run: a smoke test")
     parser.add_argument("--seed-files", type=int, help="seed workload files (default 1000)")
-    parser.add_argument("--large-files", type=int, help="large workload files (default 100)")
+    parser.add_argument("--large-files", type=int, help="large workload files (default 60)")
     parser.add_argument(
         "--vips-cli-files", type=int, help="subset for the slow vips CLI row (default 100)"
     )
@@ -479,13 +503,17 @@ def main() -> None:
         "--output", type=Path, help="markdown file to write (default docs/benchmarks.md)"
     )
     args = parser.parse_args()
+    # a plain `kill` unwinds like Ctrl-C, so the running command's process group is ended too
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     quick = args.quick
     runs = args.runs or (1 if quick else 5)
     seed_files = args.seed_files or (120 if quick else 1000)
-    large_files = args.large_files or (6 if quick else 100)
+    # 60, not the issue's ~100: ImageMagick alone needs ~0.45 s per 12 MP file, and 5 rounds of
+    # everything must fit in ~20 minutes on 2 cores.
+    large_files = args.large_files or (6 if quick else 60)
     vips_cli_files = min(args.vips_cli_files or (12 if quick else 100), seed_files)
     version_runs, image_runs = (5, 3) if quick else (20, 10)
-    memory_runs = min(runs, 3)
+    memory_runs = min(runs, 2)  # RSS hardly varies; the 4x-files run is the longest of all
     output_file = args.output or (
         WORK / "benchmarks-quick.md" if quick else ROOT / "docs" / "benchmarks.md"
     )
@@ -607,6 +635,7 @@ def document_sections(
         *[f"- {note}" for note in plan.notes],
     ]
     return [
+        ("Headline", headline(plan)),
         ("Targets", targets_table(targets)),
         ("Seed workload", [seed_text, "", *rows_table(section("seed"), seed_floor)]),
         ("Large workload", [large_text, "", *rows_table(section("large"), large_floor)]),
