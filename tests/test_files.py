@@ -321,6 +321,29 @@ def test_png_cut_short_is_truncated(tmp_path: Path) -> None:
         files.load_image(tmp_path / "cut.png")
 
 
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("RGB", {"progressive": True}),
+        ("RGB", {"optimize": True, "subsampling": 0}),
+        ("RGB", {"restart_marker_blocks": 1}),  # eight RST markers cycle many times
+        ("RGB", {"restart_marker_rows": 2, "progressive": True}),
+        ("L", {"quality": 100}),
+        ("CMYK", {"progressive": True}),
+    ],
+)
+def test_valid_jpeg_encodings_pass_the_structure_check(
+    tmp_path: Path, mode: str, options: dict[str, object]
+) -> None:
+    photo = Image.open(sample("coffee.png")).convert(mode)
+    exif = Image.Exif()
+    exif[0x010E] = "caption with \xff bytes \xff\xd9 inside"  # markers inside a header segment
+    path = tmp_path / "variant.jpg"
+    photo.save(path, exif=exif.tobytes(), comment=b"\xff\xd9", **options)
+    loaded = files.load_image(path)
+    assert loaded.image.size == (600, 400)
+
+
 def test_trailing_bytes_after_a_jpeg_are_harmless(tmp_path: Path) -> None:
     (tmp_path / "tail.jpg").write_bytes(sample("hopper.jpg").read_bytes() + b"\0garbage\xff\x00")
     assert files.load_image(tmp_path / "tail.jpg").image.size == (128, 128)
@@ -818,6 +841,18 @@ def test_icc_attached_when_the_colour_space_matches(
     grey = Image.new("L", (8, 8), 100)
     files.save_image(grey, tmp_path / "grey", format=format_name, icc_profile=adobe_rgb_profile)
     with Image.open(tmp_path / "grey") as saved:
+        assert not saved.info.get("icc_profile")
+
+
+@pytest.mark.parametrize("format_name", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_only_the_icc_argument_counts(
+    tmp_path: Path, adobe_rgb_profile: bytes, format_name: str
+) -> None:
+    with Image.open(sample("rocket.jpg")) as rocket:
+        photo = rocket.convert("RGB")
+    assert photo.info.get("icc_profile") == adobe_rgb_profile  # Pillow carries it along
+    files.save_image(photo, tmp_path / "stripped", format=format_name, icc_profile=None)
+    with Image.open(tmp_path / "stripped") as saved:
         assert not saved.info.get("icc_profile")
 
 

@@ -929,7 +929,8 @@ def save_image(
     others    L, RGB, RGBA (GIF: L, P)         as for WEBP but grey stays L; PPM has no alpha
     ========  ===============================  ==================================================
 
-    ICC: ``icc_profile`` is attached only when its colour space (header bytes 16..20) matches
+    ICC: only the ``icc_profile`` argument counts (a profile in ``image.info`` is ignored). It
+    is attached only when its colour space (header bytes 16..20) matches
     both the given and the saved mode (``RGB `` for RGB/RGBA/P, ``GRAY`` for L/LA/I;16,
     ``CMYK`` for CMYK); otherwise it is dropped (the grayscale output of an RGB-profiled photo
     carries no profile).
@@ -946,6 +947,9 @@ def save_image(
         options["compress_level"] = png_compress_level
     if optimize and format in ("JPEG", "PNG"):
         options["optimize"] = True
+    # Always explicit: PNG and TIFF would otherwise fall back to image.info["icc_profile"],
+    # and only the icc_profile argument decides (the pipeline passes None for --strip-icc).
+    options["icc_profile"] = None
     if icc_profile:
         space = _icc_colour_space(icc_profile)
         if format not in _ICC_FORMATS:
