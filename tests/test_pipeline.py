@@ -302,3 +302,22 @@ def test_name_template_cannot_escape_the_output_folder(tmp_path):
             )
         )
     assert not (tmp_path / "hopper.jpg").exists()
+
+
+def test_interrupted_run_counts_every_output_on_disk(tmp_path, samples):
+    """Ctrl-C while workers are ahead: what they finish is written, recorded and counted."""
+    out = tmp_path / "out"
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    steps = parse_steps("resize 64 augment --mirror --flip")
+    options = RunOptions(output=out, steps=steps, inputs=[str(samples)], workers=2, buffer=8)
+    report = run(options, on_record=interrupt)
+    assert report.interrupted
+    on_disk = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert sorted(r.output.name for r in report.records if r.output) == on_disk
+    assert 1 <= report.written == len(on_disk) < report.planned
+    assert "not done" in report.summary()
+    again = run(RunOptions(output=out, steps=steps, inputs=[str(samples)]))
+    assert (again.up_to_date, again.written) == (len(on_disk), report.planned - len(on_disk))

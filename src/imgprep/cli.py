@@ -34,7 +34,7 @@ from imgprep.config import load_user_defaults
 from imgprep.errors import ImgprepError
 
 if TYPE_CHECKING:
-    from imgprep.pipeline import OutputRecord, Report
+    from imgprep.pipeline import OutputRecord, Report, RunOptions
     from imgprep.steps import Step, StepDef
 
 __all__ = ["app", "main"]
@@ -418,18 +418,18 @@ def _step_command(step_name: str) -> Any:
     return typer.main.get_command(step_app)
 
 
-def _run(options: Any, *, show_progress: bool, quiet: bool) -> int:
-    from tqdm import tqdm
-
+def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
     from imgprep.pipeline import run
 
-    bar: tqdm[Any] | None = None
+    bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
     reported: set[Path] = set()
     received: list[int] = []
 
     def on_start(total: int) -> None:
         nonlocal bar
         if show_progress:
+            from tqdm import tqdm
+
             bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
 
     def on_record(record: OutputRecord) -> None:

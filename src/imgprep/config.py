@@ -72,12 +72,19 @@ def user_config_path() -> Path:
 
 def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
     """``DEFAULTS`` updated with the keys of the config file, checked; missing file: defaults."""
+    explicit = path is not None or bool(os.environ.get("IMGPREP_CONFIG"))
     path = user_config_path() if path is None else path
     values = dict(DEFAULTS)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return values
+    except PermissionError:
+        if not explicit:
+            # e.g. cron running as a user who may not enter the HOME that XDG points to:
+            # there is no config of this user's to read, not a broken one.
+            return values
+        raise UsageError(f"cannot read config file {path}: permission denied") from None
     except OSError as error:
         raise UsageError(f"cannot read config file {path}: {error.strerror}") from error
     try:

@@ -230,6 +230,7 @@ def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> list[list[
         options.allow_truncated,
     ]
     input_paths = {_real(file.path): file.path for file in inputs if file.problem is None}
+    output_root = _real(options.output)
     claimed: dict[Path, Path] = {}
     plan: list[list[_Job]] = []
     for index, file in enumerate(inputs):
@@ -241,6 +242,10 @@ def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> list[list[
             _check_inside(relative, file)
             path = options.output / relative
             real = _real(path)
+            if not real.is_relative_to(output_root):  # e.g. a symlinked sub-folder of -o
+                raise OutputError(
+                    f"{path} would leave the output folder {options.output} (it resolves to {real})"
+                )
             if real in claimed and claimed[real] != file.path:
                 raise OutputCollisionError(
                     f"{claimed[real]} and {file.path} would both be written to {path}; "
@@ -437,8 +442,8 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> list
             continue  # `find` lists a folder and then its files: each file once
         seen.add(real)
         root = _real(file.path.parents[len(file.relative.parts) - 1])
-        if output != root and output in real.parents:
-            continue
+        if output != root and root in output.parents and output in real.parents:
+            continue  # the output folder sits inside the folder this input was found in
         if manifest is not None and real.is_relative_to(output):
             entry = manifest.get(real.relative_to(output).as_posix())
             if entry is not None and _real(Path(entry.input)) != real:
@@ -454,26 +459,49 @@ def run(
     on_record: Callable[[OutputRecord], None] | None = None,
 ) -> Report:
     """Run the pipeline. ``on_start(n_outputs)`` is called once planning is done, ``on_record``
-    after every output (from the calling thread). Ctrl-C ends the run early with the report so
-    far (``interrupted``); outputs in flight are finished or discarded, never half-written."""
+    after every output (from the calling thread). Ctrl-C (KeyboardInterrupt) at any point ends
+    the run early with the report so far (``interrupted``); outputs in flight are finished or
+    discarded, never half-written. Raises ``ImgprepError`` only for problems of the whole run
+    (collisions, an output folder that cannot be created); an input's problem is a record."""
     options.validate()
     started = time.monotonic()
-    manifest = Manifest.load(options.output)
-    inputs = gather_inputs(options, manifest)
-    plan = plan_outputs(options, inputs)
-    report = Report(planned=sum(len(jobs) for jobs in plan))
-    if on_start is not None:
-        on_start(report.planned)
-    if not plan:
-        return report
+    report = Report()
     try:
-        options.output.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest.load(options.output)
+        inputs = gather_inputs(options, manifest)
+        plan = plan_outputs(options, inputs)
+        report.planned = sum(len(jobs) for jobs in plan)
+        if on_start is not None:
+            on_start(report.planned)
+        if plan:
+            _make_output_folder(options.output)
+            files.remove_stale_temp_files(options.output)
+            _execute(options, inputs, plan, manifest, report, on_record)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        report.elapsed = time.monotonic() - started
+    return report
+
+
+def _make_output_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(
-            f"cannot create output folder {options.output}: {error.strerror}"
-        ) from None
-    files.remove_stale_temp_files(options.output)
-    prefix, variants, suffix = _split_at_augment(options.steps)
+        reason = (error.strerror or str(error)).lower()
+        raise OutputError(f"cannot create output folder {folder}: {reason}") from None
+
+
+def _execute(
+    options: RunOptions,
+    inputs: Sequence[InputFile],
+    plan: list[list[_Job]],
+    manifest: Manifest,
+    report: Report,
+    on_record: Callable[[OutputRecord], None] | None,
+) -> None:
+    """Decode, transform and write every planned output; records go into ``report``."""
+    prefix, variants, after_augment = _split_at_augment(options.steps)
     hint = decode_hint(options.steps)
     workers = options.workers or default_workers()
     buffer = options.buffer or 2 * workers
@@ -508,43 +536,13 @@ def run(
     if len(variants) > 1:
         decoded = add_cache(decoded, cache_size=buffer + workers)
 
+    finished: list[OutputRecord] = []  # every record a worker made (list.append is atomic)
+
     def produce(variant_index: int, index: int) -> OutputRecord:
-        job = plan[index][variant_index]
-        file = inputs[index]
-        if (
-            not options.force
-            and file.problem is None
-            and manifest.is_current(job.key, job.path, file.path, job.recipe)
-        ):
-            return OutputRecord(file.path, job.path, Status.UP_TO_DATE, variant=job.variant.suffix)
-        source = decoded[index]
-        if isinstance(source, _Failed):
-            return OutputRecord(file.path, None, Status.FAILED, source.reason, job.variant.suffix)
-        try:
-            image, full = source.image, source.full_size
-            if job.variant.op is not None:
-                image = job.variant.op(image)
-                if full is not None and job.variant.suffix in ("_rot90", "_rot270"):
-                    full = (full[1], full[0])
-            image, _ = _apply(suffix, image, full)
-            files.save_image(
-                image,
-                job.path,
-                format=job.pil_format,
-                quality=options.quality,
-                png_compress_level=options.png_compress_level,
-                optimize=options.optimize,
-                icc_profile=source.icc_profile,
-                fsync=options.fsync,
-            )
-        except ImgprepError as error:
-            reason = error.reason if isinstance(error, InputError) else str(error)
-            return OutputRecord(file.path, None, Status.FAILED, reason, job.variant.suffix)
-        except Exception as error:
-            reason = f"{type(error).__name__}: {error}"
-            return OutputRecord(file.path, None, Status.FAILED, reason, job.variant.suffix)
-        _remember(manifest, job, file, source)
-        return OutputRecord(file.path, job.path, Status.WRITTEN, variant=job.variant.suffix)
+        job, file = plan[index][variant_index], inputs[index]
+        record = _produce(options, manifest, job, file, decoded, after_augment)
+        finished.append(record)
+        return record
 
     per_variant = [
         smap(functools.partial(produce, v), range(len(inputs))) for v in range(len(variants))
@@ -562,10 +560,62 @@ def run(
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        _rebase_in_place(manifest, plan, inputs, report)
-        manifest.compact()
-        report.elapsed = time.monotonic() - started
-    return report
+        # Outputs that workers finished after the consumer stopped (Ctrl-C, --fail-fast) are on
+        # disk and in the manifest: count them too. The pool has been closed, so none is missing.
+        reported = {id(record) for record in report.records}
+        report.records.extend(r for r in finished if id(r) not in reported)
+        try:
+            _rebase_in_place(manifest, plan, inputs, report)
+            manifest.compact()
+        except OutputError:
+            pass  # only tidying: the journal as it stands is valid, and failures are reported
+
+
+def _produce(
+    options: RunOptions,
+    manifest: Manifest,
+    job: _Job,
+    file: InputFile,
+    decoded: Sequence[_Decoded | _Failed],
+    after_augment: Sequence[Step],
+) -> OutputRecord:
+    """One output: skip it when current, else transform its input's decode and write it."""
+    suffix = job.variant.suffix
+    if (
+        not options.force
+        and file.problem is None
+        and manifest.is_current(job.key, job.path, file.path, job.recipe)
+    ):
+        return OutputRecord(file.path, job.path, Status.UP_TO_DATE, variant=suffix)
+    source = decoded[job.index]  # decodes now, unless another variant already did
+    if isinstance(source, _Failed):
+        return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
+    try:
+        image, full = source.image, source.full_size
+        if job.variant.op is not None:
+            image = job.variant.op(image)
+            if full is not None and suffix in ("_rot90", "_rot270"):
+                full = (full[1], full[0])
+        image, _ = _apply(after_augment, image, full)
+        files.save_image(
+            image,
+            job.path,
+            format=job.pil_format,
+            quality=options.quality,
+            png_compress_level=options.png_compress_level,
+            optimize=options.optimize,
+            icc_profile=source.icc_profile,
+            fsync=options.fsync,
+        )
+        _remember(manifest, job, file, source)
+    except ImgprepError as error:
+        reason = error.reason if isinstance(error, InputError) else str(error)
+        return OutputRecord(file.path, None, Status.FAILED, reason, suffix)
+    except Exception as error:
+        return OutputRecord(
+            file.path, None, Status.FAILED, f"{type(error).__name__}: {error}", suffix
+        )
+    return OutputRecord(file.path, job.path, Status.WRITTEN, variant=suffix)
 
 
 def _rebase_in_place(
