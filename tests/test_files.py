@@ -947,6 +947,21 @@ def test_output_folder_that_is_a_file_gives_a_clear_error(tmp_path: Path) -> Non
         files.save_image(Image.new("L", (2, 2)), tmp_path / "taken" / "x.png", format="PNG")
 
 
+def test_save_refuses_a_link_leading_out_of_the_root(tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    image = Image.new("L", (2, 2))
+    for target in (out / "sub" / "x.png", out / "sub" / "new" / "deeper" / "x.png"):
+        with pytest.raises(OutputError, match="would leave the output folder"):
+            files.save_image(image, target, format="PNG", root=out)
+    assert list(elsewhere.iterdir()) == []
+    files.save_image(image, out / "a" / "x.png", format="PNG", root=out)  # inside: fine
+    files.save_image(image, out / "sub" / "x.png", format="PNG")  # without root: unchecked
+    assert [p.name for p in elsewhere.iterdir()] == ["x.png"]
+
+
 def test_interrupt_during_save_cleans_up_and_propagates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

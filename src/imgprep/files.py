@@ -863,14 +863,38 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fsync: bool) -> None:
+def _check_inside(path: Path, root: Path) -> None:
+    """Refuse ``path`` when its existing folders resolve outside ``root`` (a symbolic link).
+
+    Checked on the deepest folder that exists, before any folder is created, so a link inside
+    the output folder cannot make imgprep create folders or files elsewhere.
+    """
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(existing)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise OutputError(
+            f"{path}: would leave the output folder {root} (it leads to {real} through a"
+            " symbolic link)"
+        )
+
+
+def _write_atomic(
+    path: Path, write: Callable[[IO[bytes]], None], fsync: bool, root: Path | None = None
+) -> None:
     """Write via ``write`` into a temporary file beside ``path``, then rename it onto ``path``.
 
     Raises ``OutputError(f"{path}: {reason}")``; the temporary file never outlives a failure
     (except a kill, which ``remove_stale_temp_files`` cleans up on the next run).
     """
     try:
+        if root is not None:
+            _check_inside(path, root)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if root is not None:
+            _check_inside(path, root)  # a link swapped in while the folders were made
         temp, fd = _create_temp(path)
     except OSError as error:
         raise OutputError(f"{path}: {_reason_for_os_error(error, path.parent)}") from error
@@ -904,8 +928,13 @@ def save_image(
     optimize: bool = False,
     icc_profile: bytes | None = None,
     fsync: bool = False,
+    root: Path | None = None,
 ) -> None:
     """Write ``image`` to ``path`` atomically as ``format`` (a Pillow format name).
+
+    With ``root`` (the output folder), a ``path`` whose folders lead outside ``root`` through
+    a symbolic link is refused with ``OutputError("... would leave the output folder ...")``
+    before anything is created.
 
     The image goes to ``.<name>.<random>.imgprep-tmp`` in the same folder, which is then
     renamed onto ``path``: readers and a ``kill -9`` only ever see a complete file or none.
@@ -963,7 +992,7 @@ def save_image(
     def write(stream: IO[bytes]) -> None:
         image.save(stream, format=format, **options)
 
-    _write_atomic(Path(path), write, fsync)
+    _write_atomic(Path(path), write, fsync, root)
 
 
 def remove_stale_temp_files(folder: Path) -> list[Path]:
