@@ -949,21 +949,24 @@ def save_image(
     ========  ===============================  ==================================================
     JPEG      L, RGB, CMYK                     alpha composited over white (LA->L, RGBA/PA->RGB);
                                                I;16/I scaled 0..65535 -> L 0..255; F clipped to L;
-                                               1 -> L; YCbCr/LAB/HSV -> RGB
+                                               1 -> L; P, YCbCr, LAB, HSV -> RGB
     PNG       1, L, LA, RGB, RGBA, P, I;16     I clipped to I;16; F (0..255 scale) x257 -> I;16;
-                                               CMYK/YCbCr/LAB/HSV -> RGB
-    WEBP      RGB, RGBA                        L -> RGB, LA -> RGBA; 16-bit scaled to 8-bit first
-    TIFF      1, L, LA, RGB, RGBA, CMYK, P,    others -> RGB (RGBA with alpha)
+                                               PA -> RGBA; CMYK, YCbCr, LAB, HSV -> RGB
+    WEBP      RGB, RGBA                        grey -> RGB, grey+alpha -> RGBA; 16-bit scaled
+    TIFF      1, L, LA, RGB, RGBA, CMYK, P,    PA -> RGBA; YCbCr, LAB, HSV -> RGB
               I;16, I, F
-    others    L, RGB, RGBA (GIF: L, P)         as for WEBP but grey stays L; PPM has no alpha
+    BMP       1, L, P, RGB, RGBA               16-bit scaled to L; LA -> RGBA; others -> RGB
+    GIF       L, P                             8-bit first, then Pillow quantizes to P
+    PPM       1, L, RGB                        alpha composited over white; 16-bit scaled
+    others    see ``_FORMAT_MODES``            8-bit grey or RGB, alpha kept where supported
     ========  ===============================  ==================================================
 
     ICC: only the ``icc_profile`` argument counts (a profile in ``image.info`` is ignored). It
-    is attached only when its colour space (header bytes 16..20) matches
-    both the given and the saved mode (``RGB `` for RGB/RGBA/P, ``GRAY`` for L/LA/I;16,
-    ``CMYK`` for CMYK); otherwise it is dropped (the grayscale output of an RGB-profiled photo
-    carries no profile).
-    For a format that cannot carry a profile at all, RGB pixels are converted to sRGB with it.
+    is attached only when its colour space (header bytes 16..20) matches both the given and the
+    saved mode (``RGB `` for RGB/RGBA/P, ``GRAY`` for L/LA/I;16, ``CMYK`` for CMYK); otherwise
+    it is dropped (the grayscale output of an RGB-profiled photo carries no profile). For a
+    format that cannot carry a profile at all (BMP, GIF, ...), RGB pixels are converted to sRGB
+    with it.
 
     Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80).
     """
