@@ -8,7 +8,9 @@ import json
 import os
 import random
 import re
+import select
 import shutil
+import signal
 import tempfile
 import threading
 import tracemalloc
@@ -404,6 +406,14 @@ def as_nobody(check: Callable[[], dict[str, object]]) -> dict[str, object]:
         finally:
             os._exit(status)
     os.close(writer)
+    # A fork copies only this thread; if another thread held a lock the child needs, the child
+    # would wait forever. Guard against that hang (it is not a timing assertion).
+    ready, _, _ = select.select([reader], [], [], 120)
+    if not ready:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(reader)
+        pytest.fail("the forked permission check hung (a lock held by another thread)")
     with os.fdopen(reader, "rb") as stream:
         output = stream.read()
     _, status = os.waitpid(child, 0)
