@@ -29,6 +29,7 @@ from corpus import (
     EXPECTED_REASONS,
     MULTIPAGE_TIFF_PAGES,
     ORIENTED_UPRIGHT_SIZE,
+    cmyk_source,
     make_bad_inputs,
     make_hard_inputs,
     oriented_upright,
@@ -484,11 +485,20 @@ def test_cmyk_jpeg_comes_back_in_its_colours(hard: dict[str, Path]) -> None:
         assert max(abs(a - b) for a, b in zip(pixel, colour, strict=True)) <= 6, (index, pixel)
 
 
-def test_cmyk_with_a_cmyk_profile_is_converted_through_it(hard: dict[str, Path]) -> None:
-    # No CMYK profile ships with Pillow; the fallback path is the plain formula checked above.
-    # A profile whose colour space is not CMYK must not be used on CMYK pixels.
-    loaded = files.load_image(hard["cmyk_jpeg"])
-    assert loaded.icc_profile is None
+def test_cmyk_jpeg_with_a_mismatched_profile_ignores_it(tmp_path: Path) -> None:
+    # Only a profile whose colour space is CMYK may convert CMYK pixels (no CMYK profile ships
+    # with Pillow or this system, so that path is not exercised here); an RGB profile wrongly
+    # embedded in a CMYK file must not be applied: the plain formula gives the right colours.
+    with Image.open(sample("rocket.jpg")) as rocket:
+        rgb_profile = rocket.info["icc_profile"]
+    path = tmp_path / "cmyk_rgb_profile.jpg"
+    cmyk_source().convert("CMYK").save(path, quality=95, icc_profile=rgb_profile)
+    loaded = files.load_image(path)
+    assert loaded.icc_profile == rgb_profile  # reported as found
+    for index, colour in enumerate(CMYK_QUADRANT_COLOURS):
+        pixel = loaded.image.getpixel((32 * (index % 2) + 16, 32 * (index // 2) + 16))
+        assert isinstance(pixel, tuple)
+        assert max(abs(a - b) for a, b in zip(pixel, colour, strict=True)) <= 6
 
 
 def test_icc_profile_is_kept(hard: dict[str, Path]) -> None:
