@@ -443,3 +443,27 @@ def test_find_print0_listing_folders_and_files(tmp_path):
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")
     )
     assert written == ["src/a/x.jpg", "src/top.jpg"]
+
+
+def test_icc_profile_kept_by_default_and_converted_to_srgb_by_strip_icc(cli, samples, tmp_path):
+    import io
+
+    from PIL import ImageCms
+
+    source = samples / "rocket.jpg"  # Adobe RGB (1998)
+    with Image.open(source) as image:
+        profile = image.info["icc_profile"]
+        pixels = image.convert("RGB")
+    kept, stripped = tmp_path / "kept", tmp_path / "stripped"
+    assert cli("-i", source, "-o", kept, "--format", "png").exit_code == 0
+    assert cli("-i", source, "-o", stripped, "--format", "png", "--strip-icc").exit_code == 0
+    with Image.open(kept / "rocket.png") as image:
+        assert image.info["icc_profile"] == profile
+        assert ImageChops.difference(image.convert("RGB"), pixels).getbbox() is None
+    expected = ImageCms.profileToProfile(
+        pixels, ImageCms.ImageCmsProfile(io.BytesIO(profile)), ImageCms.createProfile("sRGB")
+    )
+    with Image.open(stripped / "rocket.png") as image:
+        assert "icc_profile" not in image.info
+        assert ImageChops.difference(image.convert("RGB"), pixels).getbbox() is not None
+        assert ImageChops.difference(image.convert("RGB"), expected).getbbox() is None

@@ -253,7 +253,10 @@ def imgprep(
     ] = False,
     keep_icc: Annotated[
         bool,
-        typer.Option("--keep-icc/--strip-icc", help="Keep embedded ICC colour profiles."),
+        typer.Option(
+            "--keep-icc/--strip-icc",
+            help="Keep embedded ICC colour profiles, or convert colours to sRGB and drop them.",
+        ),
     ] = True,
     fsync: Annotated[
         bool,

@@ -927,6 +927,7 @@ def save_image(
     png_compress_level: int = 6,
     optimize: bool = False,
     icc_profile: bytes | None = None,
+    embed_icc: bool = True,
     fsync: bool = False,
     root: Path | None = None,
 ) -> None:
@@ -966,7 +967,8 @@ def save_image(
     saved mode (``RGB `` for RGB/RGBA/P, ``GRAY`` for L/LA/I;16, ``CMYK`` for CMYK); otherwise
     it is dropped (the grayscale output of an RGB-profiled photo carries no profile). For a
     format that cannot carry a profile at all (BMP, GIF, ...), RGB pixels are converted to sRGB
-    with it.
+    with it. ``embed_icc=False`` (``--strip-icc``) does the same for every format: colours are
+    converted to sRGB and no profile is stored, so the file looks right without one.
 
     Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80).
     """
@@ -984,7 +986,7 @@ def save_image(
     options["icc_profile"] = None
     if icc_profile:
         space = _icc_colour_space(icc_profile)
-        if format not in _ICC_FORMATS:
+        if format not in _ICC_FORMATS or not embed_icc:
             if space == b"RGB " and image.mode in ("RGB", "RGBA"):
                 image = _to_srgb(image, icc_profile)
         elif _ICC_SPACE_OF_MODE.get(given_mode) == _ICC_SPACE_OF_MODE.get(image.mode) == space:

@@ -527,8 +527,7 @@ def _execute(
             return _Failed(f"{type(error).__name__}: {error}")
         if identity is None:
             return _Failed("disappeared while being read")
-        icc = loaded.icc_profile if options.keep_icc else None
-        return _Decoded(image, icc, identity, loaded.digest, full)
+        return _Decoded(image, loaded.icc_profile, identity, loaded.digest, full)
 
     # With a fan-out, variants of one input share its decode through the cache; any worker
     # holding an index in flight keeps its entry alive, so buffer + workers entries suffice.
@@ -605,6 +604,7 @@ def _produce(
             png_compress_level=options.png_compress_level,
             optimize=options.optimize,
             icc_profile=source.icc_profile,
+            embed_icc=options.keep_icc,
             fsync=options.fsync,
         )
         _remember(manifest, job, file, source)
