@@ -110,6 +110,23 @@ def test_image_extensions_are_lower_case_and_what_pillow_opens() -> None:
     assert all(ext.startswith(".") and ext == ext.lower() for ext in files.IMAGE_EXTENSIONS)
     assert ".txt" not in files.IMAGE_EXTENSIONS
     assert ".pdf" not in files.IMAGE_EXTENSIONS  # Pillow writes PDF but cannot read it
+    # the table is spelled out (no plugin import at start-up): every entry must be one the
+    # installed Pillow opens, and the common ones must all be there
+    Image.init()
+    readable = {e.lower() for e, f in Image.registered_extensions().items() if f in Image.OPEN}
+    assert readable >= files.IMAGE_EXTENSIONS
+
+
+@pytest.mark.parametrize(
+    ("suffix", "expected"),
+    [(".JPG", "JPEG"), (".jpeg", "JPEG"), (".png", "PNG"), (".tif", "TIFF"), (".webp", "WEBP"),
+     (".gif", "GIF"), (".bmp", "BMP"), (".psd", ""), ("", "")],
+)  # fmt: skip
+def test_format_of_suffix_agrees_with_pillow(suffix: str, expected: str) -> None:
+    assert files.format_of_suffix(suffix) == expected
+    if expected:
+        Image.init()
+        assert Image.registered_extensions()[suffix.lower()] == expected
 
 
 def test_glob_relative_to_its_folder_part(photo_tree: Path) -> None:

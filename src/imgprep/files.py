@@ -23,6 +23,7 @@ import re
 import secrets
 import stat
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "file_digest",
     "file_identity",
     "find_inputs",
+    "format_of_suffix",
     "load_image",
     "output_format",
     "read_path_list",
@@ -55,16 +57,56 @@ __all__ = [
     "write_text_atomic",
 ]
 
-# Load every Pillow plugin once, at import, in one thread: Pillow's lazy plugin registration is
-# not meant to race, and the extension table below needs all of them.
-Image.init()
+# Pillow's preinit() registers JPEG, PNG, GIF, BMP and PPM in a few milliseconds; importing
+# its other ~40 plugins (Image.init) costs 50-100 ms, more than a whole run on one small image.
+# So the rest are loaded on the first file that needs them, once, under a lock: Pillow's lazy
+# plugin registration is not meant to race between worker threads.
+Image.preinit()
+_ALL_PLUGINS_LOCK = threading.Lock()
+_all_plugins_loaded = False
 
+
+def _load_all_plugins() -> None:
+    global _all_plugins_loaded
+    with _ALL_PLUGINS_LOCK:
+        if not _all_plugins_loaded:
+            Image.init()
+            _all_plugins_loaded = True
+
+
+# What Pillow 13 opens (Image.registered_extensions() of the formats in Image.OPEN), spelled out
+# so that finding inputs needs no plugin import; tests/test_files.py checks it against the
+# installed Pillow. A file with another extension is still found by its first bytes.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    extension.lower()
-    for extension, format_name in Image.registered_extensions().items()
-    if format_name in Image.OPEN
+    """
+    .apng .avif .avifs .blp .bmp .bufr .bw .cur .dcx .dds .dib .emf .eps .fit .fits .flc .fli
+    .ftc .ftu .gbr .gif .grib .h5 .hdf .icb .icns .ico .iim .im .j2c .j2k .jfif .jp2 .jpc .jpe
+    .jpeg .jpf .jpg .jpx .mpeg .mpg .msp .pbm .pcd .pcx .pfm .pgm .png .pnm .ppm .ps .psd .pxr
+    .qoi .ras .rgb .rgba .sgi .tga .tif .tiff .vda .vst .webp .wmf .xbm .xpm
+    """.split()
 )
 """Extensions (lower-case, with the dot) of the formats Pillow can open."""
+
+# The Pillow format of each extension that --format same may keep (see _SAME_FORMATS).
+_SUFFIX_FORMATS: dict[str, str] = {
+    **dict.fromkeys((".jpg", ".jpeg", ".jpe", ".jfif"), "JPEG"),
+    **dict.fromkeys((".png", ".apng"), "PNG"),
+    **dict.fromkeys((".tif", ".tiff"), "TIFF"),
+    **dict.fromkeys((".jp2", ".j2k", ".jpc", ".jpf", ".jpx", ".j2c"), "JPEG2000"),
+    **dict.fromkeys((".bmp", ".dib"), "BMP"),
+    **dict.fromkeys((".ppm", ".pbm", ".pgm", ".pnm"), "PPM"),
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".tga": "TGA",
+    ".qoi": "QOI",
+}
+
+
+def format_of_suffix(suffix: str) -> str:
+    """The Pillow format an input named ``*suffix`` is taken to have ("" when unknown), for
+    planning ``--format same`` before any file is opened."""
+    return _SUFFIX_FORMATS.get(suffix.lower(), "")
+
 
 TEMP_SUFFIX = ".imgprep-tmp"
 """Every temporary file imgprep writes is named ``.<target name>.<random>`` + this suffix."""
@@ -379,17 +421,24 @@ def _open_header(data: bytes) -> ImageFile.ImageFile | None:
     """
     prefix = data[:16]
     stream = io.BytesIO(data)
-    for format_name in Image.ID:
-        factory, accept = Image.OPEN[format_name]
-        if accept is not None:
-            verdict = accept(prefix)
-            if not verdict or isinstance(verdict, str):
+    tried: set[str] = set()
+    for load_more in (False, True):  # the common formats first, then every plugin
+        if load_more:
+            _load_all_plugins()
+        for format_name in list(Image.ID):
+            if format_name in tried:
                 continue
-        stream.seek(0)
-        try:
-            return factory(stream, "")
-        except (SyntaxError, IndexError, TypeError, struct.error):
-            continue  # the same exceptions Image.open treats as "not this format"
+            tried.add(format_name)
+            factory, accept = Image.OPEN[format_name]
+            if accept is not None:
+                verdict = accept(prefix)
+                if not verdict or isinstance(verdict, str):
+                    continue
+            stream.seek(0)
+            try:
+                return factory(stream, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue  # the same exceptions Image.open treats as "not this format"
     return None
 
 

@@ -269,10 +269,8 @@ def _format_of(requested: str, file: InputFile) -> tuple[str, str]:
         return files.OUTPUT_FORMATS[requested]
     # With --format same the extension decides until the file is opened; an input whose content
     # disagrees with its extension is still written in the format its name promises.
-    from PIL import Image as PILImage
-
-    suffix = file.path.suffix.lower()
-    return files.output_format("same", PILImage.registered_extensions().get(suffix, ""), suffix)
+    suffix = file.path.suffix
+    return files.output_format("same", files.format_of_suffix(suffix), suffix)
 
 
 def _check_inside(relative: PurePath, file: InputFile) -> None:
