@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +22,7 @@ SAMPLES = ROOT / "sample_images"
 SAMPLE_NAMES = sorted(p.name for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg"))
 # The tutorial's chain, as the README and `make demo` run it.
 SEED_STEPS = "resize 200x200 --mode cover grayscale autocontrast --cutoff 3 augment --mirror"
+NOBODY = 65534  # uid and gid of "nobody", for real permission errors while tests run as root
 
 
 @pytest.fixture
@@ -77,3 +81,40 @@ def cli_process() -> Callable[..., subprocess.CompletedProcess[str]]:
         return result
 
     return run
+
+
+def as_nobody(check: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """Run ``check`` in a forked child that dropped root for user/group 65534 ("nobody").
+
+    Root ignores permission bits, so a real "permission denied" needs another user. A fork, not
+    a new interpreter: the virtualenv's Python may live where nobody cannot read.
+    """
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        status = 1
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(writer, json.dumps(check()).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    # A fork copies only this thread; if another thread held a lock the child needs, the child
+    # would wait forever. Guard against that hang (it is not a timing assertion).
+    ready, _, _ = select.select([reader], [], [], 120)
+    if not ready:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(reader)
+        pytest.fail("the forked permission check hung (a lock held by another thread)")
+    with os.fdopen(reader, "rb") as stream:
+        output = stream.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    result = json.loads(output)
+    assert isinstance(result, dict)
+    return result

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 import random
 import re
-import select
 import shutil
-import signal
 import tempfile
 import threading
 import tracemalloc
@@ -22,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageCms, ImageFile, ImageStat
 
+from conftest import as_nobody
 from corpus import (
     ANIMATED_GIF_FRAMES,
     CMYK_QUADRANT_COLOURS,
@@ -402,42 +400,6 @@ def permission_checks(folder: Path) -> dict[str, object]:
         [str(entry.relative), entry.problem]
         for entry in files.find_inputs([str(folder / "locked")])
     ]
-    return result
-
-
-def as_nobody(check: Callable[[], dict[str, object]]) -> dict[str, object]:
-    """Run ``check`` in a forked child that dropped root for user/group 65534 ("nobody").
-
-    A fork, not a new interpreter: the virtualenv's Python may live where nobody cannot read.
-    """
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        status = 1
-        try:
-            os.close(reader)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            os.write(writer, json.dumps(check()).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(writer)
-    # A fork copies only this thread; if another thread held a lock the child needs, the child
-    # would wait forever. Guard against that hang (it is not a timing assertion).
-    ready, _, _ = select.select([reader], [], [], 120)
-    if not ready:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
-        os.close(reader)
-        pytest.fail("the forked permission check hung (a lock held by another thread)")
-    with os.fdopen(reader, "rb") as stream:
-        output = stream.read()
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    result = json.loads(output)
-    assert isinstance(result, dict)
     return result
 
 

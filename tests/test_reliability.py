@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from conftest import SAMPLE_NAMES, SEED_STEPS, CliResult
+from conftest import NOBODY, SAMPLE_NAMES, SEED_STEPS, CliResult, as_nobody
 from corpus import (
     CMYK_QUADRANT_COLOURS,
     EXPECTED_REASONS,
@@ -51,7 +51,6 @@ SUMMARY = re.compile(
     r"(?:, (?P<left>\d+) not done)? in \d+\.\ds$",
     re.MULTILINE,
 )
-NOBODY = 65534
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -801,35 +800,6 @@ def test_inputs_below_the_output_folder_are_still_inputs(
 
 
 # ----------------------------------------------------------------------------------- permissions
-
-
-def as_nobody(check: Callable[[], dict[str, object]]) -> dict[str, object]:
-    """Run ``check`` in a forked child that dropped root for user/group 65534 ("nobody").
-
-    Root ignores permission bits, so a real "permission denied" needs another user. A fork, not
-    a new interpreter: the virtualenv's Python lives under /root, which nobody cannot read.
-    """
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        status = 1
-        try:
-            os.close(reader)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.write(writer, json.dumps(check()).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as stream:
-        output = stream.read()
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    result = json.loads(output)
-    assert isinstance(result, dict)
-    return result
 
 
 @pytest.fixture
