@@ -60,7 +60,9 @@ def ratio_target(
 def value_target(name: str, value: float | None, limit: float, unit: str) -> Target:
     if value is None:
         return Target(name, "not measured", None)
-    return Target(name, f"{value:.3g} {unit}", value <= limit)
+    return Target(
+        name, f"{value:.3f} {unit}" if unit == "s" else f"{value:.2f} {unit}", value <= limit
+    )
 
 
 def _cell(value: float, digits: int = 2) -> str:
