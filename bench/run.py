@@ -653,9 +653,10 @@ def document_sections(
         "- The floor decodes with `draft('L', size)` (the JPEG decoder's DCT scaling straight to "
         "grayscale), resizes (cover, bicubic) and writes the same image twice: no autocontrast, "
         "no mirror. imgprep is held to 1.10x of it. It is not a hard lower bound: the Pillow "
-        "pool does more work yet lands within noise of it, because PNG encoding (about 2/3 of "
-        "the CPU time everywhere) runs at a speed that depends on the pixels, and stretched "
-        "(autocontrasted) images encode about as fast as unstretched ones.",
+        "pool does more work yet lands within noise of it (even below it in CPU time), because "
+        "PNG encoding, two thirds to three quarters of the CPU time of every Pillow row, runs at "
+        "a speed that depends on the pixels, and these unstretched images encode a little slower "
+        "than the autocontrasted ones.",
         "- SeqTools: the tutorial's final code (smap/add_cache/collate/unbatch/prefetch with 2 "
         "threads) plus a save loop; its crop-box typo `(left, 1, h, h)` is fixed to the intended "
         "square, which costs the same. It decodes at full size (the tutorial uses no draft).",
