@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from imgprep import files
@@ -67,7 +67,7 @@ class Manifest:
             return self._entries.get(output)
 
     def record(self, entry: Entry) -> None:
-        line = json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             self._entries[entry.output] = entry
             self._lines_on_disk += 1
@@ -98,7 +98,7 @@ class Manifest:
             if self._lines_on_disk <= len(self._entries):
                 return
             lines = [
-                json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":"))
+                json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
                 for entry in self._entries.values()
             ]
             files.write_text_atomic(self.path, "".join(line + "\n" for line in lines))

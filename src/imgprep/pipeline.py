@@ -5,13 +5,14 @@ The shape, for ``resize 200x200 --mode cover grayscale augment --mirror``::
     inputs   = find_inputs(...)                          # paths only, nothing opened
     decoded  = add_cache(smap(decode, range(n)))         # load + steps before augment, once
     variants = [smap(produce(v), range(n)) for v in (original, mirror)]
-    outputs  = unbatch(collate(variants), 2)             # a.png, a_mirror.png, b.png, ...
-    for record in prefetch(outputs, buffer, workers):    # in order, `workers` threads ahead
-        report(record)
+    groups   = collate(variants)                         # (a.png, a_mirror.png), (b.png, ...
+    for group in prefetch(groups, buffer, workers):      # in order, `workers` threads ahead
+        report(*group)                                   # the consumer does the unbatch
 
-Each output item checks the manifest first (an up-to-date output never decodes its input), then
-takes its input's decoded image from the cache, applies its variant and the steps after
-``augment``, and encodes and writes the file atomically, all in the worker thread, so Pillow's
+Each pool task is one input; each of its outputs checks the manifest first (an up-to-date
+output never decodes its input), then takes its input's decoded image from the cache, applies
+its variant and the steps after ``augment``, and encodes and writes the file atomically, all
+in the worker thread, so Pillow's
 GIL-free decode, resample and zlib overlap. Failures are data: each item returns an
 ``OutputRecord`` with a status and a reason; only bugs raise.
 
@@ -46,7 +47,7 @@ from imgprep.errors import (
 )
 from imgprep.files import DecodeHint, InputFile
 from imgprep.manifest import Entry, Manifest
-from imgprep.seq import add_cache, collate, prefetch, smap, unbatch
+from imgprep.seq import add_cache, collate, prefetch, smap
 from imgprep.steps import Step, Variant
 
 if TYPE_CHECKING:
@@ -527,40 +528,49 @@ def _execute(
             return _Failed("disappeared while being read")
         return _Decoded(image, loaded.icc_profile, identity, loaded.digest, full)
 
-    # With a fan-out, variants of one input share its decode through the cache; any worker
-    # holding an index in flight keeps its entry alive, so buffer + workers entries suffice.
+    # Variants of one input share its decode through the cache. A worker holds at most one
+    # input in flight, and at most `buffer` inputs are ahead, so buffer + workers entries mean
+    # a decode is never evicted before all its variants have used it.
     decoded: Sequence[_Decoded | _Failed] = smap(decode, range(len(inputs)))
     if len(variants) > 1:
         decoded = add_cache(decoded, cache_size=buffer + workers)
 
-    finished: list[OutputRecord] = []  # every record a worker made (list.append is atomic)
-
     def produce(variant_index: int, index: int) -> OutputRecord:
         job, file = plan[index][variant_index], inputs[index]
-        record = _produce(options, manifest, job, file, decoded, after_augment)
-        finished.append(record)
-        return record
+        return _produce(options, manifest, job, file, decoded, after_augment)
 
+    # One pool task per input: its variants, one after the other in the same worker. (Pooling
+    # single outputs of unbatch(collate(...)) would let the worker that computes a collated
+    # group make every variant while the others wait for it: -j 2 as slow as -j 1.)
     per_variant = [
         smap(functools.partial(produce, v), range(len(inputs))) for v in range(len(variants))
     ]
-    outputs = per_variant[0] if len(variants) == 1 else unbatch(collate(per_variant), len(variants))
+    finished: dict[int, tuple[OutputRecord, ...]] = {}  # done by a worker, not yet consumed
+
+    def produce_all(index: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
+        finished[index] = group
+        return group
+
+    groups = smap(produce_all, range(len(inputs)), collate(per_variant))
     try:
-        with prefetch(outputs, max_buffered=buffer, nworkers=workers) as results:
-            for record in results:
-                report.records.append(record)
-                if on_record is not None:
-                    on_record(record)
-                if record.failed and options.fail_fast:
-                    report.stopped_early = True
+        with prefetch(groups, max_buffered=buffer, nworkers=workers) as results:
+            for index, group in enumerate(results):
+                report.records.extend(group)
+                del finished[index]
+                for record in group:
+                    if on_record is not None:
+                        on_record(record)
+                    if record.failed and options.fail_fast:
+                        report.stopped_early = True
+                if report.stopped_early:
                     break
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        # Outputs that workers finished after the consumer stopped (Ctrl-C, --fail-fast) are on
-        # disk and in the manifest: count them too. The pool has been closed, so none is missing.
-        reported = {id(record) for record in report.records}
-        report.records.extend(r for r in finished if id(r) not in reported)
+        # Inputs that workers finished after the consumer stopped (Ctrl-C, --fail-fast) are on
+        # disk and in the manifest: count them too. The pool has been closed by now.
+        for index in sorted(finished):
+            report.records.extend(finished.pop(index))
         try:
             _rebase_in_place(manifest, plan, inputs, report)
             manifest.compact()
