@@ -136,7 +136,7 @@ def _has_image_signature(head: bytes) -> bool:
 # Finding inputs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputFile:
     """One input as discovery found it.
 

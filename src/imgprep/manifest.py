@@ -41,11 +41,16 @@ class Entry:
 
 
 class Manifest:
-    """The entries of one output folder; ``record`` is safe to call from worker threads."""
+    """The entries of one output folder; ``record`` is safe to call from worker threads.
+
+    Only the entries read at start are held in memory (they answer ``is_current``); what a run
+    records goes straight to the file, so a first run over a million images does not grow.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / MANIFEST_NAME
         self._entries: dict[str, Entry] = {}
+        self._new_outputs = 0  # recorded this run and absent from the file before
         self._lines_on_disk = 0
         self._lock = threading.Lock()
 
@@ -53,13 +58,10 @@ class Manifest:
     def load(cls, folder: Path) -> Manifest:
         manifest = cls(folder)
         text = files.read_text(manifest.path)
-        for line in (text or "").splitlines():
-            manifest._lines_on_disk += 1
-            try:
-                entry = Entry(**json.loads(line))
-            except (ValueError, TypeError):
-                continue  # a line torn by a kill, or from another version: that output is redone
-            manifest._entries[entry.output] = entry
+        manifest._entries, manifest._lines_on_disk = _parse(text)
+        if text and not text.endswith("\n"):
+            # A kill tore the last line: rewrite without it before anything is appended to it.
+            manifest._rewrite(manifest._entries)
         return manifest
 
     def get(self, output: str) -> Entry | None:
@@ -69,7 +71,10 @@ class Manifest:
     def record(self, entry: Entry) -> None:
         line = json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
         with self._lock:
-            self._entries[entry.output] = entry
+            if entry.output in self._entries:
+                self._entries[entry.output] = entry  # a later lookup must see the new one
+            else:
+                self._new_outputs += 1
             self._lines_on_disk += 1
             files.append_line(self.path, line)
 
@@ -93,13 +98,30 @@ class Manifest:
         return True
 
     def compact(self) -> None:
-        """Rewrite the file with one line per output when superseded lines have piled up."""
+        """Rewrite the file with one line per output when lines were superseded (re-runs that
+        rebuild append; the file would otherwise grow with every run)."""
         with self._lock:
-            if self._lines_on_disk <= len(self._entries):
-                return
-            lines = [
-                json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
-                for entry in self._entries.values()
-            ]
-            files.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
-            self._lines_on_disk = len(lines)
+            if self._lines_on_disk <= len(self._entries) + self._new_outputs:
+                return  # e.g. a first run: every line is live
+            self._rewrite(_parse(files.read_text(self.path))[0])
+
+    def _rewrite(self, entries: dict[str, Entry]) -> None:
+        lines = [
+            json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
+            for entry in entries.values()
+        ]
+        files.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
+        self._lines_on_disk = len(lines)
+
+
+def _parse(text: str | None) -> tuple[dict[str, Entry], int]:
+    """The last entry per output, and the number of lines read."""
+    entries: dict[str, Entry] = {}
+    lines = (text or "").splitlines()
+    for line in lines:
+        try:
+            entry = Entry(**json.loads(line))
+        except (ValueError, TypeError):
+            continue  # a line torn by a kill, or from another version: that output is redone
+        entries[entry.output] = entry
+    return entries, len(lines)

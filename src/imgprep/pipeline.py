@@ -32,7 +32,7 @@ import os
 import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,16 @@ from imgprep.steps import Step, Variant
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["OutputRecord", "Report", "RunOptions", "Status", "decode_hint", "plan_outputs", "run"]
+__all__ = [
+    "OutputRecord",
+    "Plan",
+    "Report",
+    "RunOptions",
+    "Status",
+    "decode_hint",
+    "plan_outputs",
+    "run",
+]
 
 NAME_FIELDS = ("stem", "suffix", "ext")
 FORMATS = ("same", *files.OUTPUT_FORMATS)
@@ -128,7 +137,7 @@ def _template_fields(template: str) -> set[str]:
         raise UsageError(f"--name is not a valid template ({error}): {template!r}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutputRecord:
     """What happened to one planned output."""
 
@@ -145,33 +154,37 @@ class OutputRecord:
 
 @dataclass
 class Report:
-    """The outcome of a run: one record per planned output, in order."""
+    """The outcome of a run: counts per status, and each failed input with its reason.
 
-    records: list[OutputRecord] = field(default_factory=list)
+    Records are counted, not kept, so memory stays flat however many files a run has; pass
+    ``on_record`` to ``run`` to see every one.
+    """
+
     planned: int = 0
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
+    failures: list[tuple[Path, str]] = field(default_factory=list)  # once per input, in order
+    replaced: list[Path] = field(default_factory=list)  # inputs --in-place overwrote
     elapsed: float = 0.0
     interrupted: bool = False
     stopped_early: bool = False  # --fail-fast
 
-    def count(self, status: Status) -> int:
-        return sum(1 for record in self.records if record.status is status)
+    def add(self, record: OutputRecord) -> None:
+        self.counts[record.status] += 1
+        if record.failed and (not self.failures or self.failures[-1][0] != record.input):
+            # an input's records arrive together: its second failed variant is no new failure
+            self.failures.append((record.input, record.reason or "failed"))
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def written(self) -> int:
-        return self.count(Status.WRITTEN)
+        return self.counts[Status.WRITTEN]
 
     @property
     def up_to_date(self) -> int:
-        return self.count(Status.UP_TO_DATE)
-
-    @property
-    def failures(self) -> list[tuple[Path, str]]:
-        """``(input, reason)`` once per failed input, in order."""
-        seen: dict[Path, str] = {}
-        for record in self.records:
-            if record.failed and record.input not in seen:
-                seen[record.input] = record.reason or "failed"
-        return list(seen.items())
+        return self.counts[Status.UP_TO_DATE]
 
     @property
     def failed(self) -> int:
@@ -187,7 +200,7 @@ class Report:
             f"{self.up_to_date} up to date",
             f"{self.failed} failed",
         ]
-        left = self.planned - len(self.records)
+        left = self.planned - self.done
         if left and (self.interrupted or self.stopped_early):
             parts.append(f"{left} not done")
         return f"{', '.join(parts)} in {self.elapsed:.1f}s"
@@ -197,16 +210,19 @@ class Report:
 # Planning
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Job:
     """One output to produce: which input, which variant, where, and its recipe fingerprint."""
 
     index: int  # the input's index
     variant: Variant
-    path: Path
-    key: str  # path relative to the output folder, POSIX (the manifest key)
+    key: str  # path relative to the output folder, POSIX (the manifest key); the path is
+    # made from it when needed, so a plan of a million outputs holds no Path objects
     recipe: str
     pil_format: str
+
+    def path(self, output: Path) -> Path:
+        return output / self.key
 
 
 def _split_at_augment(steps: Sequence[Step]) -> tuple[list[Step], tuple[Variant, ...], list[Step]]:
@@ -216,52 +232,102 @@ def _split_at_augment(steps: Sequence[Step]) -> tuple[list[Step], tuple[Variant,
     return list(steps), (Variant("", None),), []
 
 
-def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> list[list[_Job]]:
-    """For each input, its outputs; raises before anything is written if two would collide,
-    one would escape the output folder, or one would overwrite an input without --in-place."""
-    prefix, variants, suffix = _split_at_augment(options.steps)
-    common = [
-        __version__,
-        [step.recipe() for step in prefix],
-        [step.recipe() for step in suffix],
-        options.quality,
-        options.png_compress_level,
-        options.optimize,
-        options.keep_icc,
-        options.allow_truncated,
-    ]
-    input_paths = {_real(file.path): file.path for file in inputs if file.problem is None}
-    output_root = _real(options.output)
-    claimed: dict[Path, Path] = {}
-    plan: list[list[_Job]] = []
-    for index, file in enumerate(inputs):
-        pil_format, ext = _format_of(options.format, file)
-        jobs = []
-        for variant in variants:
-            name = options.name.format(stem=file.relative.stem, suffix=variant.suffix, ext=ext)
-            relative = file.relative.parent / name
-            _check_inside(relative, file)
-            path = options.output / relative
-            real = _real(path)
-            if not real.is_relative_to(output_root):  # e.g. a symlinked sub-folder of -o
-                raise OutputError(
-                    f"{path} would leave the output folder {options.output} (it resolves to {real})"
-                )
-            if real in claimed and claimed[real] != file.path:
-                raise OutputCollisionError(
-                    f"{claimed[real]} and {file.path} would both be written to {path}; "
-                    "rename one or use --name"
-                )
-            claimed[real] = file.path
-            if real in input_paths and not options.in_place:
-                raise OutputError(
-                    f"{path} would overwrite the input {input_paths[real]}; "
-                    "pass --in-place to allow it or choose another --output"
-                )
-            recipe = _fingerprint([*common, variant.suffix, pil_format, ext])
-            key = PurePosixPath(*relative.parts).as_posix()
-            jobs.append(_Job(index, variant, path, key, recipe, pil_format))
-        plan.append(jobs)
+class Plan:
+    """Every output of a run, made on demand from (input index, variant index).
+
+    Nothing is kept per output, so a plan of a million outputs costs almost nothing; ``check``
+    still goes through all of them before anything is written.
+    """
+
+    def __init__(self, options: RunOptions, inputs: Sequence[InputFile]) -> None:
+        self.options = options
+        self.inputs = inputs
+        prefix, self.variants, suffix = _split_at_augment(options.steps)
+        self._common = [
+            __version__,
+            [step.recipe() for step in prefix],
+            [step.recipe() for step in suffix],
+            options.quality,
+            options.png_compress_level,
+            options.optimize,
+            options.keep_icc,
+            options.allow_truncated,
+        ]
+        self._recipes: dict[tuple[str, str, str], str] = {}
+
+    def __len__(self) -> int:
+        return len(self.inputs) * len(self.variants)
+
+    def job(self, index: int, variant_index: int) -> _Job:
+        file = self.inputs[index]
+        variant = self.variants[variant_index]
+        pil_format, ext = _format_of(self.options.format, file)
+        name = self.options.name.format(stem=file.relative.stem, suffix=variant.suffix, ext=ext)
+        relative = file.relative.parent / name
+        _check_inside(relative, file)
+        recipe_key = (variant.suffix, pil_format, ext)
+        if recipe_key not in self._recipes:
+            self._recipes[recipe_key] = _fingerprint([*self._common, *recipe_key])
+        key = PurePosixPath(*relative.parts).as_posix()
+        return _Job(index, variant, key, self._recipes[recipe_key], pil_format)
+
+    def jobs(self, index: int) -> list[_Job]:
+        return [self.job(index, v) for v in range(len(self.variants))]
+
+    def check(self) -> None:
+        """Raise before anything is written if two outputs would collide, one would leave the
+        output folder, or one would overwrite an input without --in-place."""
+        options = self.options
+        # Real paths as strings, each folder resolved once, and only their hashes kept (a
+        # hash match is confirmed on the paths themselves): this walks every output of a
+        # possibly huge run.
+        output_root = os.path.realpath(options.output)
+        inputs_by_real = {
+            hash(os.path.realpath(file.path)): file.path
+            for file in self.inputs
+            if file.problem is None
+        }
+        real_folders: dict[PurePath, str] = {}
+        claimed: dict[int, tuple[str, Path]] = {}
+        for index, file in enumerate(self.inputs):
+            folder = file.relative.parent
+            if folder not in real_folders:
+                _check_inside(folder, file)
+                real_folder = os.path.realpath(options.output / folder)
+                if os.path.commonpath([real_folder, output_root]) != output_root:
+                    raise OutputError(  # e.g. a symlinked sub-folder of -o leading elsewhere
+                        f"{options.output / folder} would leave the output folder "
+                        f"{options.output} (it resolves to {real_folder})"
+                    )
+                real_folders[folder] = real_folder
+            for variant_index in range(len(self.variants)):
+                job = self.job(index, variant_index)
+                path = job.path(options.output)
+                # The name is joined, not resolved: a symlink at the output's own place is
+                # replaced by the rename, never followed.
+                real = os.path.normpath(os.path.join(real_folders[folder], path.name))
+                if os.path.commonpath([real, output_root]) != output_root:
+                    raise OutputError(
+                        f"output name {job.key} for {file.path} would leave the output folder"
+                    )
+                earlier = claimed.setdefault(hash(real), (real, file.path))
+                if earlier[0] == real and earlier[1] != file.path:
+                    raise OutputCollisionError(
+                        f"{earlier[1]} and {file.path} would both be written to {path}; "
+                        "rename one or use --name"
+                    )
+                source = inputs_by_real.get(hash(real))
+                if source is not None and os.path.realpath(source) == real and not options.in_place:
+                    raise OutputError(
+                        f"{path} would overwrite the input {source}; "
+                        "pass --in-place to allow it or choose another --output"
+                    )
+
+
+def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> Plan:
+    """The plan of a run, checked (see ``Plan.check``)."""
+    plan = Plan(options, inputs)
+    plan.check()
     return plan
 
 
@@ -469,7 +535,7 @@ def run(
         manifest = Manifest.load(options.output)
         inputs = gather_inputs(options, manifest)
         plan = plan_outputs(options, inputs)
-        report.planned = sum(len(jobs) for jobs in plan)
+        report.planned = len(plan)
         if on_start is not None:
             on_start(report.planned)
         if plan:
@@ -494,7 +560,7 @@ def _make_output_folder(folder: Path) -> None:
 def _execute(
     options: RunOptions,
     inputs: Sequence[InputFile],
-    plan: list[list[_Job]],
+    plan: Plan,
     manifest: Manifest,
     report: Report,
     on_record: Callable[[OutputRecord], None] | None,
@@ -536,7 +602,7 @@ def _execute(
         decoded = add_cache(decoded, cache_size=buffer + workers)
 
     def produce(variant_index: int, index: int) -> OutputRecord:
-        job, file = plan[index][variant_index], inputs[index]
+        job, file = plan.job(index, variant_index), inputs[index]
         return _produce(options, manifest, job, file, decoded, after_augment)
 
     # One pool task per input: its variants, one after the other in the same worker. (Pooling
@@ -555,7 +621,7 @@ def _execute(
     try:
         with prefetch(groups, max_buffered=buffer, nworkers=workers) as results:
             for index, group in enumerate(results):
-                report.records.extend(group)
+                _count(report, group, options.in_place)
                 del finished[index]
                 for record in group:
                     if on_record is not None:
@@ -570,7 +636,7 @@ def _execute(
         # Inputs that workers finished after the consumer stopped (Ctrl-C, --fail-fast) are on
         # disk and in the manifest: count them too. The pool has been closed by now.
         for index in sorted(finished):
-            report.records.extend(finished.pop(index))
+            _count(report, finished.pop(index), options.in_place)
         try:
             _rebase_in_place(manifest, plan, inputs, report)
             manifest.compact()
@@ -588,12 +654,13 @@ def _produce(
 ) -> OutputRecord:
     """One output: skip it when current, else transform its input's decode and write it."""
     suffix = job.variant.suffix
+    path = job.path(options.output)
     if (
         not options.force
         and file.problem is None
-        and manifest.is_current(job.key, job.path, file.path, job.recipe)
+        and manifest.is_current(job.key, path, file.path, job.recipe)
     ):
-        return OutputRecord(file.path, job.path, Status.UP_TO_DATE, variant=suffix)
+        return OutputRecord(file.path, path, Status.UP_TO_DATE, variant=suffix)
     source = decoded[job.index]  # decodes now, unless another variant already did
     if isinstance(source, _Failed):
         return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
@@ -606,7 +673,7 @@ def _produce(
         image, _ = _apply(after_augment, image, full)
         files.save_image(
             image,
-            job.path,
+            path,
             format=job.pil_format,
             quality=options.quality,
             png_compress_level=options.png_compress_level,
@@ -615,7 +682,7 @@ def _produce(
             embed_icc=options.keep_icc,
             fsync=options.fsync,
         )
-        _remember(manifest, job, file, source)
+        _remember(manifest, job, path, file, source)
     except ImgprepError as error:
         reason = error.reason if isinstance(error, InputError) else str(error)
         return OutputRecord(file.path, None, Status.FAILED, reason, suffix)
@@ -623,37 +690,55 @@ def _produce(
         return OutputRecord(
             file.path, None, Status.FAILED, f"{type(error).__name__}: {error}", suffix
         )
-    return OutputRecord(file.path, job.path, Status.WRITTEN, variant=suffix)
+    return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix)
+
+
+def _count(report: Report, group: Sequence[OutputRecord], in_place: bool) -> None:
+    for record in group:
+        report.add(record)
+        if (
+            in_place
+            and record.status is Status.WRITTEN
+            and record.output is not None
+            and _real(record.output) == _real(record.input)
+        ):
+            report.replaced.append(record.input)
 
 
 def _rebase_in_place(
-    manifest: Manifest, plan: list[list[_Job]], inputs: Sequence[InputFile], report: Report
+    manifest: Manifest, plan: Plan, inputs: Sequence[InputFile], report: Report
 ) -> None:
     """An input replaced by its own output (--in-place) is, from now on, that output: every
     output made from it records the replacement as its input, or the next run would see a
     changed input and process the processed image again."""
-    replaced = {
-        r.input
-        for r in report.records
-        if r.status is Status.WRITTEN and r.output is not None and _real(r.output) == _real(r.input)
-    }
-    for jobs in plan:
-        file = inputs[jobs[0].index] if jobs else None
-        if file is None or file.path not in replaced:
+    if not report.replaced:
+        return
+    replaced = set(report.replaced)
+    for index, file in enumerate(inputs):
+        if file.path not in replaced:
             continue
+        jobs = plan.jobs(index)
         identity = files.file_identity(file.path)
         for job in jobs:
-            entry = manifest.get(job.key)
-            if identity is not None and entry is not None:
-                manifest.record(
-                    replace(
-                        entry, input_size=identity[0], input_mtime_ns=identity[1], input_digest=""
-                    )
+            written = files.file_identity(manifest.path.parent / job.key)
+            if identity is None or written is None:
+                continue
+            manifest.record(
+                Entry(
+                    output=job.key,
+                    input=str(file.path.absolute()),
+                    input_size=identity[0],
+                    input_mtime_ns=identity[1],
+                    input_digest="",
+                    recipe=job.recipe,
+                    output_size=written[0],
+                    output_mtime_ns=written[1],
                 )
+            )
 
 
-def _remember(manifest: Manifest, job: _Job, file: InputFile, source: _Decoded) -> None:
-    written = files.file_identity(job.path)
+def _remember(manifest: Manifest, job: _Job, path: Path, file: InputFile, source: _Decoded) -> None:
+    written = files.file_identity(path)
     if written is None:
         return
     manifest.record(
