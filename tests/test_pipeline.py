@@ -106,6 +106,7 @@ def full_decode_result(path: Path, chain: str) -> Image.Image:
         "resize 33x71 --mode stretch",
         "resize x50",
         "resize 150x150 --mode cover --filter bicubic",
+        "resize 90x90 --mode stretch",  # 512 px photos decode at 1/4, 1.42x the target
     ],
 )
 def test_shrink_on_load_keeps_geometry_and_stays_within_two_levels(tmp_path, photo_jpegs, chain):

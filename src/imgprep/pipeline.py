@@ -410,7 +410,7 @@ def _hint_mode_only(mode: str | None, size: tuple[int, int]) -> DecodeHint | Non
 # detail. Measured on the sample photos (tests/test_pipeline.py): with these gaps every chain
 # stays within 2 levels (mean absolute difference) of the full decode, and the tutorial's
 # 640x427 -> 200x200 cover still decodes at 1/2.
-_REDUCING_GAPS = {8: 2.0, 4: 1.5, 2: 1.0}
+_REDUCING_GAPS = {8: 2.0, 4: 1.4, 2: 1.0}
 
 
 def _hint_for_resize(
