@@ -213,7 +213,7 @@ def imgprep(
         typer.Option(
             metavar="N",
             min=1,
-            help="Outputs computed ahead (bounds memory).",
+            help="Inputs computed ahead (bounds memory).",
             show_default="2 x workers",
         ),
     ] = None,
