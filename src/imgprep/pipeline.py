@@ -498,23 +498,33 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> list
                 relative = given if file.path == Path(text) else given / file.relative
                 file = InputFile(file.path, relative, file.problem)
             found.append(file)
-    output = _real(options.output)
+    # Real paths as strings, each input root resolved once: this touches every input.
+    output = os.path.realpath(options.output)
+    roots: dict[Path, str] = {}
     kept = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for file in found:
-        real = _real(file.path)
+        real = os.path.realpath(file.path)
         if real in seen and file.problem is None:
             continue  # `find` lists a folder and then its files: each file once
         seen.add(real)
-        root = _real(file.path.parents[len(file.relative.parts) - 1])
-        if output != root and root in output.parents and output in real.parents:
+        root_path = file.path.parents[len(file.relative.parts) - 1]
+        if root_path not in roots:
+            roots[root_path] = os.path.realpath(root_path)
+        root = roots[root_path]
+        if output != root and _inside(output, root) and _inside(real, output):
             continue  # the output folder sits inside the folder this input was found in
-        if manifest is not None and real.is_relative_to(output):
-            entry = manifest.get(real.relative_to(output).as_posix())
-            if entry is not None and _real(Path(entry.input)) != real:
+        if manifest is not None and _inside(real, output):
+            entry = manifest.get(Path(os.path.relpath(real, output)).as_posix())
+            if entry is not None and os.path.realpath(entry.input) != real:
                 continue
         kept.append(file)
     return kept
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies strictly below ``folder`` (both real, absolute)."""
+    return path != folder and os.path.commonpath([path, folder]) == folder
 
 
 def run(
