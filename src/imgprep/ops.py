@@ -451,8 +451,9 @@ def _centre_on_canvas(
 def auto_orient(image: Image.Image) -> Image.Image:
     """Apply the EXIF Orientation tag (1..8) so the pixels are upright.
 
-    The result carries no orientation tag (Pillow removes it from the EXIF, XMP and PNG
-    profiles), so applying it again changes nothing. Without a tag: an unchanged copy.
+    The result carries no turning orientation tag (Pillow removes it from the EXIF, XMP and
+    PNG profiles; a tag already 1, "upright", stays), so applying it again changes nothing.
+    Without a tag: an unchanged copy.
     Exact transposes: every mode, alpha and palette kept.
     """
     oriented = ImageOps.exif_transpose(image)
