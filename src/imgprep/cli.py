@@ -31,7 +31,7 @@ from typer.core import TyperCommand
 
 from imgprep import __version__
 from imgprep.config import load_user_defaults
-from imgprep.errors import ImgprepError
+from imgprep.errors import ImgprepError, UsageError
 
 if TYPE_CHECKING:
     from imgprep.pipeline import OutputRecord, Report, RunOptions
@@ -293,11 +293,11 @@ def imgprep(
         }
         settings = {**defaults, **given}
         if output is None:
-            raise _usage("missing option -o/--output DIR")
+            raise UsageError("missing option -o/--output DIR")
         if not inputs:
-            raise _usage("no input given: use -i PATH (a file, folder or glob; '-' for stdin)")
+            raise UsageError("no input given: use -i PATH (a file, folder or glob; '-' for stdin)")
         if null and "-" not in inputs:
-            raise _usage("--null goes with '-i -' (paths read from stdin)")
+            raise UsageError("--null goes with '-i -' (paths read from stdin)")
         from imgprep import files
         from imgprep.pipeline import RunOptions
 
@@ -333,12 +333,6 @@ def imgprep(
     raise typer.Exit(_run(options, show_progress=show_progress, quiet=quiet))
 
 
-def _usage(message: str) -> ImgprepError:
-    from imgprep.errors import UsageError
-
-    return UsageError(message)
-
-
 def _print_error(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
 
@@ -352,14 +346,12 @@ def _parse_steps(tokens: list[str]) -> list[Step]:
         command = _step_command(step_name)
         try:
             ctx = command.make_context(f"imgprep {step_name}", list(args))
-        except typer.Exit:
-            raise
         except typer.TyperException as error:
-            raise _usage(f"{step_name}: {error.format_message()}") from None
+            raise UsageError(f"{step_name}: {error.format_message()}") from None
         try:
             chain.append(make_step(step_name, **ctx.params))
         except ImgprepError as error:
-            raise _usage(f"{step_name}: {error}") from None
+            raise UsageError(f"{step_name}: {error}") from None
     return chain
 
 
