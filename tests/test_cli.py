@@ -28,7 +28,7 @@ def tutorial_by_hand(path: Path) -> tuple[Image.Image, Image.Image]:
     """The tutorial's computation in plain Pillow: centre crop + resize, gray, autocontrast."""
     with Image.open(path) as opened:
         image = ImageOps.exif_transpose(opened.convert("RGB"))
-    image = ImageOps.fit(image, (200, 200), method=Image.Resampling.LANCZOS)
+    image = ImageOps.fit(image, (200, 200), method=Image.Resampling.BICUBIC)
     image = ImageOps.autocontrast(image.convert("L"), cutoff=3)
     return image, ImageOps.mirror(image)
 

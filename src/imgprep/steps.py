@@ -268,7 +268,7 @@ STEPS: dict[str, StepDef] = {
                 Param(
                     "filter",
                     "Resampling filter.",
-                    default="lanczos",
+                    default="bicubic",
                     choices=("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"),
                 ),
                 Param(
