@@ -330,3 +330,20 @@ def test_interrupted_run_counts_every_output_on_disk(tmp_path, samples):
     assert "not done" in report.summary()
     again = run(RunOptions(output=out, steps=steps, inputs=[str(samples)]))
     assert (again.up_to_date, again.written) == (len(on_disk), report.planned - len(on_disk))
+
+
+def test_name_template_with_a_folder_is_no_collision(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for stem in ("x", "y"):
+        shutil.copy(SAMPLES / "hopper.jpg", src / f"{stem}.jpg")
+    out = tmp_path / "out"
+    steps = parse_steps("grayscale augment --mirror")
+    report = run(
+        RunOptions(output=out, steps=steps, inputs=[str(src)], name="{stem}/v{suffix}.{ext}")
+    )
+    assert report.written == 4
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
+    assert written == ["x/v.jpg", "x/v_mirror.jpg", "y/v.jpg", "y/v_mirror.jpg"]
+    with pytest.raises(OutputCollisionError, match=r"x\.jpg and .*y\.jpg"):
+        run(RunOptions(output=tmp_path / "o2", steps=[], inputs=[str(src)], name="same/v.{ext}"))

@@ -292,7 +292,6 @@ class Plan:
         for index, file in enumerate(self.inputs):
             folder = file.relative.parent
             if folder not in real_folders:
-                _check_inside(folder, file)
                 real_folder = os.path.realpath(options.output / folder)
                 if os.path.commonpath([real_folder, output_root]) != output_root:
                     raise OutputError(  # e.g. a symlinked sub-folder of -o leading elsewhere
@@ -303,9 +302,10 @@ class Plan:
             for variant_index in range(len(self.variants)):
                 job = self.job(index, variant_index)
                 path = job.path(options.output)
-                # The name is joined, not resolved: a symlink at the output's own place is
-                # replaced by the rename, never followed.
-                real = os.path.normpath(os.path.join(real_folders[folder], path.name))
+                # The name (which --name may give folders of its own) is joined, not resolved:
+                # a symlink at the output's own place is replaced by the rename, never followed.
+                name_parts = PurePosixPath(job.key).parts[len(folder.parts) :]
+                real = os.path.normpath(os.path.join(real_folders[folder], *name_parts))
                 if os.path.commonpath([real, output_root]) != output_root:
                     raise OutputError(
                         f"output name {job.key} for {file.path} would leave the output folder"
