@@ -100,7 +100,7 @@ class _OneLineErrorsCommand(TyperCommand):
                 **extra,
             )
         except typer.TyperException as error:
-            typer.echo(f"Error: {error.format_message()}", err=True)
+            _print_error(error.format_message())
             code = getattr(error, "exit_code", EXIT_USAGE)
         except typer.Abort:
             code = EXIT_SIGINT
