@@ -854,16 +854,19 @@ def test_unreadable_input_is_permission_denied(cli: Cli, world_tmp: Path) -> Non
 
 
 def test_output_folder_without_write_permission(cli: Cli, world_tmp: Path) -> None:
+    # the input goes where nobody can read it: the checkout may sit in a folder only root
+    # may enter (a mktemp -d clone is mode 0700)
+    photo = world_tmp / "hopper.jpg"
+    shutil.copy2(sample("hopper.jpg"), photo)
+    photo.chmod(0o644)
     out = world_tmp / "out"
     out.mkdir()
     out.chmod(0o555)  # owned by root: nobody may not write here
-    result = cli_as(running_as_root(), cli, "-i", sample("hopper.jpg"), "-o", out, "grayscale")
+    result = cli_as(running_as_root(), cli, "-i", photo, "-o", out, "grayscale")
     stderr = str(result["stderr"])
     assert result["exit_code"] == 1, stderr
     assert "Traceback" not in stderr
-    assert error_lines(stderr) == [
-        f"Error: {sample('hopper.jpg')}: {out / 'hopper.jpg'}: permission denied"
-    ]
+    assert error_lines(stderr) == [f"Error: {photo}: {out / 'hopper.jpg'}: permission denied"]
     assert list(out.iterdir()) == []
 
 
