@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -149,6 +150,91 @@ def test_usage_errors_exit_2_with_one_line_naming_the_token(cli, samples, tmp_pa
     assert result.stderr.startswith("Error: ")
     assert message in result.stderr
     assert not out.exists()  # nothing written
+
+
+def _typer_commands():
+    import typer.main
+
+    from imgprep.cli import _step_command, app
+
+    yield "imgprep", typer.main.get_command(app)
+    for name in STEPS:
+        yield name, _step_command(name)
+
+
+_CANDIDATES = [
+    None,
+    True,
+    False,
+    "",
+    "0",
+    "1",
+    "9",
+    "10",
+    "100",
+    "101",
+    "-1",
+    "+3",
+    " 3",
+    "3.0",
+    "٣",
+    "1_0",
+    "abc",
+    "png",
+    "PNG",
+    "cover",
+    "lanczos",
+    ("a", "b"),
+    ["x"],
+    (),
+]
+
+
+def test_plain_coercion_agrees_with_typers_own():
+    """The start-up shortcut (cli._PlainCoercion) gives Typer's value or Typer's error."""
+    from typer._coercion import build_runtime_param
+
+    from imgprep.cli import _PlainCoercion
+
+    def outcome(coercion, value, param, ctx):
+        try:
+            return ("value", type(value := coercion.coerce(value, param=param, ctx=ctx)), value)
+        except Exception as error:  # Typer's BadParameter; click is not importable here
+            return ("error", type(error).__name__, error.format_message())
+
+    checked = 0
+    for command_name, command in _typer_commands():
+        ctx = command.make_context(command_name, ["--help"], resilient_parsing=True)
+        for param in command.get_params(ctx):
+            fast = param._runtime_param
+            assert isinstance(fast, _PlainCoercion), (command_name, param.name)
+            for value in _CANDIDATES:
+                reference = build_runtime_param(param.type_descriptor)
+                expected = outcome(reference, value, param, ctx)
+                param._runtime_param = fast  # a delegated call swaps in Typer's own
+                assert outcome(fast, value, param, ctx) == expected, (param.name, value)
+                checked += 1
+    assert checked > 500
+
+
+def test_a_run_does_not_import_pydantic(samples, tmp_path):
+    """Typer would import pydantic to coerce option values: ~0.1 s of every start-up."""
+    code = (
+        "import sys\n"
+        "from imgprep.cli import main\n"
+        f"sys.argv = ['imgprep', '-i', {str(samples)!r}, '-o', {str(tmp_path / 'out')!r},\n"
+        "    '--format', 'png', '-j', '2', '--quality', '80', '--name', '{stem}{suffix}.{ext}',\n"
+        f"    {', '.join(map(repr, SEED_STEPS.split()))}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code == 0, stop.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"
+    assert len(list((tmp_path / "out").iterdir())) >= 2 * len(SAMPLE_NAMES)
 
 
 def test_missing_output_and_input_are_usage_errors(cli, samples):
