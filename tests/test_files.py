@@ -1049,6 +1049,39 @@ def test_append_line_from_eight_threads_keeps_every_line_whole(tmp_path: Path) -
     assert set(lines) == expected
 
 
+def test_line_log_keeps_one_file_open_and_lines_whole_across_threads(tmp_path: Path) -> None:
+    log = files.LineLog(tmp_path / "new" / "events.jsonl")
+    fds_before = len(os.listdir("/proc/self/fd"))
+
+    def writer(number: int) -> None:
+        for index in range(200):
+            log.append(f"{number}:{index}:" + chr(65 + number) * 2000)
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(os.listdir("/proc/self/fd")) == fds_before + 1  # one descriptor for all lines
+    log.close()
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    log.append("after close")  # opens the file again
+    log.close()
+    lines = (files.read_text(log.path) or "").splitlines()
+    assert len(lines) == 8 * 200 + 1 and lines[-1] == "after close"
+    assert len(set(lines)) == len(lines)
+    assert all(
+        len(line) == len(line.split(":")[0]) + len(line.split(":")[1]) + 2002 for line in lines[:-1]
+    )
+
+
+def test_line_log_names_the_file_when_it_cannot_write(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    log = files.LineLog(tmp_path / "file" / "events.jsonl")
+    with pytest.raises(OutputError, match=r"file/events.jsonl: "):
+        log.append("x")
+
+
 def test_append_line_refuses_newlines(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must not contain a newline"):
         files.append_line(tmp_path / "log", "two\nlines")

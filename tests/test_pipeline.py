@@ -189,6 +189,20 @@ def test_up_to_date_outputs_are_not_decoded(tmp_path, samples, count_loads):
     assert (again.written, again.up_to_date, count_loads) == (0, 12, [])
 
 
+def test_a_run_leaves_no_file_open(tmp_path, samples):
+    import os
+
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(2):  # a first run, then a re-run that finds everything up to date
+        report = run(
+            RunOptions(
+                output=tmp_path / "out", steps=parse_steps(SEED_STEPS), inputs=[str(samples)]
+            )
+        )
+        assert report.failures == []
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_records_come_in_input_then_variant_order(tmp_path, samples):
     steps = parse_steps("resize 32 augment --mirror")
     records = []

@@ -42,6 +42,7 @@ __all__ = [
     "TEMP_SUFFIX",
     "DecodeHint",
     "InputFile",
+    "LineLog",
     "LoadedImage",
     "append_line",
     "file_digest",
@@ -941,10 +942,13 @@ def _write_atomic(
     try:
         if root is not None:
             _check_inside(path, root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if root is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             _check_inside(path, root)  # a link swapped in while the folders were made
-        temp, fd = _create_temp(path)
+        try:
+            temp, fd = _create_temp(path)
+        except FileNotFoundError:  # the folder is missing (asked first, it costs every write)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp, fd = _create_temp(path)
     except OSError as error:
         raise OutputError(f"{path}: {_reason_for_os_error(error, path.parent)}") from error
     try:
@@ -1080,28 +1084,52 @@ def write_text_atomic(path: Path, text: str) -> None:
     _write_atomic(Path(path), write, fsync=True)
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append ``line`` and a newline to ``path`` in one ``O_APPEND`` write.
+class LineLog:
+    """An append-only text file, written one whole line at a time and kept open until ``close``.
 
-    Safe from several threads and processes at once: each line lands whole, never interleaved
-    (POSIX appends are atomic for one write on local file systems). After a ``kill -9`` the last
-    line may be torn; readers skip a last line without its newline.
+    Safe from several threads and processes at once: each line is one ``O_APPEND`` write, so
+    it lands whole, never interleaved (POSIX appends are atomic for one write on local file
+    systems). After a ``kill -9`` the last line may be torn; readers skip a last line without
+    its newline. The file (and its folder) is created by the first ``append``.
     """
-    if "\n" in line:
-        raise ValueError(f"line must not contain a newline, not {line!r}")
-    payload = (line + "\n").encode("utf-8")
-    path = Path(path)
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def append(self, line: str) -> None:
+        if "\n" in line:
+            raise ValueError(f"line must not contain a newline, not {line!r}")
+        payload = (line + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                if self._fd is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                written = os.write(self._fd, payload)
+                while written < len(payload):  # only on a nearly full disk; then it errors next
+                    written += os.write(self._fd, payload[written:])
+            except OSError as error:
+                raise OutputError(
+                    f"{self.path}: {_reason_for_os_error(error, self.path)}"
+                ) from error
+
+    def close(self) -> None:
+        """Close the file; a later ``append`` opens it again."""
+        with self._lock:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append ``line`` and a newline to ``path`` in one ``O_APPEND`` write (see ``LineLog``)."""
+    log = LineLog(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        try:
-            written = os.write(fd, payload)
-            while written < len(payload):  # only on a nearly full disk; then it errors next
-                written += os.write(fd, payload[written:])
-        finally:
-            os.close(fd)
-    except OSError as error:
-        raise OutputError(f"{path}: {_reason_for_os_error(error, path)}") from error
+        log.append(line)
+    finally:
+        log.close()
 
 
 def read_text(path: Path) -> str | None:

@@ -53,6 +53,7 @@ class Manifest:
         self._new_outputs = 0  # recorded this run and absent from the file before
         self._lines_on_disk = 0
         self._lock = threading.Lock()
+        self._log = files.LineLog(self.path)  # one open file for the run's appends
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
@@ -76,7 +77,7 @@ class Manifest:
             else:
                 self._new_outputs += 1
             self._lines_on_disk += 1
-            files.append_line(self.path, line)
+            self._log.append(line)
 
     def is_current(self, output: str, output_path: Path, input_path: Path, recipe: str) -> bool:
         """Whether ``output_path`` is exactly what ``recipe`` would make of ``input_path`` now."""
@@ -97,9 +98,14 @@ class Manifest:
         self.record(replace(entry, input_size=identity[0], input_mtime_ns=identity[1]))
         return True
 
+    def close(self) -> None:
+        """Close the file kept open for appends (``record`` opens it again if needed)."""
+        self._log.close()
+
     def compact(self) -> None:
-        """Rewrite the file with one line per output when lines were superseded (re-runs that
-        rebuild append; the file would otherwise grow with every run)."""
+        """Close, then rewrite the file with one line per output when lines were superseded
+        (re-runs that rebuild append; the file would otherwise grow with every run)."""
+        self.close()
         with self._lock:
             if self._lines_on_disk <= len(self._entries) + self._new_outputs:
                 return  # e.g. a first run: every line is live

@@ -652,6 +652,8 @@ def _execute(
             manifest.compact()
         except OutputError:
             pass  # only tidying: the journal as it stands is valid, and failures are reported
+        finally:
+            manifest.close()
 
 
 def _produce(
