@@ -89,6 +89,42 @@ def test_directory_is_walked_sorted_with_sniffing_and_without_subfolders(photo_t
     assert found[0].path == photo_tree / "C.JPG"
 
 
+def test_input_list_gives_back_what_was_found(photo_tree: Path, tmp_path: Path) -> None:
+    (tmp_path / "x.jpg").mkdir()
+    found = [
+        *files.find_inputs([str(photo_tree), str(tmp_path / "missing.jpg")], recursive=True),
+        files.InputFile(Path("a/b/c.jpg"), PurePath("b/c.jpg")),
+        files.InputFile(Path("a/b/c.jpg"), PurePath("elsewhere/c.jpg")),  # not the path's end
+        files.InputFile(Path("a/xc.jpg"), PurePath("c.jpg"), "odd"),  # a suffix, not a part
+        files.InputFile(Path("folder"), PurePath(), "permission denied"),
+    ]
+    listed = files.InputList(found)
+    assert len(listed) == len(found)
+    assert list(listed) == found
+    assert listed[-1] == found[-1] and listed[1:3] == found[1:3]
+    assert [listed.has_problem(i) for i in range(len(found))] == [
+        f.problem is not None for f in found
+    ]
+    with pytest.raises(IndexError):
+        listed[len(found)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["a", "b", "photos", ".", "x y", "é"]), max_size=3),
+            st.lists(st.sampled_from(["c.jpg", "d", "sub", "e.tar.gz"]), min_size=1, max_size=3),
+        ),
+        max_size=8,
+    )
+)
+def test_input_list_round_trips_any_path_and_relative(entries: list) -> None:
+    found = [
+        files.InputFile(Path(*root, *relative), PurePath(*relative)) for root, relative in entries
+    ]
+    assert list(files.InputList(found)) == found
+
+
 def test_recursive_walk_mirrors_subfolders(photo_tree: Path) -> None:
     found = files.find_inputs([str(photo_tree)], recursive=True)
     assert relatives(found) == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -189,9 +190,30 @@ def test_up_to_date_outputs_are_not_decoded(tmp_path, samples, count_loads):
     assert (again.written, again.up_to_date, count_loads) == (0, 12, [])
 
 
-def test_a_run_leaves_no_file_open(tmp_path, samples):
-    import os
+def test_real_paths_shortcut_agrees_with_os_path_realpath(tmp_path, monkeypatch):
+    from imgprep.pipeline import _RealPaths
 
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "real" / "sub" / "b.jpg").write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "file-link.jpg").symlink_to(tmp_path / "real" / "sub" / "b.jpg")
+    (tmp_path / "real" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "real" / "relative-link.jpg").symlink_to("sub/b.jpg")
+    monkeypatch.chdir(tmp_path / "real")
+    names = [
+        "a.jpg", "sub/b.jpg", "file-link.jpg", "dangling.jpg", "relative-link.jpg", "missing.jpg",
+        ".", "..", "sub/..", "../linked/a.jpg", "../linked/sub/b.jpg", "../linked/file-link.jpg",
+        str(tmp_path / "linked" / "relative-link.jpg"), str(tmp_path / "linked"),
+    ]  # fmt: skip
+    real_path = _RealPaths()
+    for _ in range(2):  # the second time from the folder cache
+        for name in names:
+            assert real_path(name) == os.path.realpath(name), name
+            assert real_path(Path(name)) == os.path.realpath(name), name
+
+
+def test_a_run_leaves_no_file_open(tmp_path, samples):
     before = sorted(os.listdir("/proc/self/fd"))
     for _ in range(2):  # a first run, then a re-run that finds everything up to date
         report = run(

@@ -13,6 +13,7 @@ per call by closing the data stream (see ``load_image``).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
 import glob
@@ -25,10 +26,10 @@ import stat
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from PIL import Image, ImageCms, ImageFile
 
@@ -42,6 +43,7 @@ __all__ = [
     "TEMP_SUFFIX",
     "DecodeHint",
     "InputFile",
+    "InputList",
     "LineLog",
     "LoadedImage",
     "append_line",
@@ -49,6 +51,7 @@ __all__ = [
     "file_identity",
     "find_inputs",
     "format_of_suffix",
+    "iter_inputs",
     "load_image",
     "output_format",
     "read_path_list",
@@ -199,7 +202,7 @@ class _Finder:
 
     def __init__(self, recursive: bool) -> None:
         self.recursive = recursive
-        self.seen_files: set[tuple[int, int]] = set()
+        self.seen_files: set[int] = set()  # (st_dev << 64) | st_ino: one int, not a tuple
         self.walked_dirs: set[tuple[int, int]] = set()
 
     def file(self, path: Path, relative: PurePath) -> Iterator[InputFile]:
@@ -215,7 +218,7 @@ class _Finder:
         if not stat.S_ISREG(info.st_mode):
             yield InputFile(path, relative, "not a regular file")
             return
-        key = (info.st_dev, info.st_ino)
+        key = (info.st_dev << 64) | info.st_ino
         if key in self.seen_files:
             return
         self.seen_files.add(key)
@@ -266,11 +269,19 @@ class _Finder:
         except OSError as error:
             yield InputFile(folder, relative, _reason_for_os_error(error, folder))
             return
+        folder_text, relative_text = str(folder), str(relative)
         for name in names:
             if name.startswith("."):
                 # hidden files: macOS "._photo.jpg" resource forks, our own temporary files
                 continue
-            yield from self.entry(folder / name, relative / name, (*ancestors, key))
+            # Joined as text, not `folder / name`: Python 3.11's pathlib interns path parts, and
+            # interning the listed names themselves would keep every name of a huge folder in
+            # the interpreter's table (which never shrinks) for the whole walk.
+            yield from self.entry(
+                Path(os.path.join(folder_text, name)),
+                PurePath(os.path.join(relative_text, name)),
+                (*ancestors, key),
+            )
 
     def spec(self, spec: str) -> Iterator[InputFile]:
         path = Path(spec)
@@ -305,7 +316,9 @@ class _Finder:
             yield from self.entry(path, relative, ())
 
 
-def find_inputs(specs: Iterable[str], *, recursive: bool = False) -> list[InputFile]:
+def find_inputs(
+    specs: Iterable[str], *, recursive: bool = False, listed: Iterable[str] = ()
+) -> list[InputFile]:
     """The input files named by ``specs``, in order, each spec's files sorted.
 
     A spec is a file (taken whatever its name), a directory (its files sorted by name;
@@ -323,12 +336,84 @@ def find_inputs(specs: Iterable[str], *, recursive: bool = False) -> list[InputF
     a folder being walked gives one "symbolic link loop" entry. A spec naming nothing gives
     "no such file or directory" (a pattern matching nothing: "no file matches"). The same real
     file reached twice is listed once. Never raises for one bad entry.
+
+    ``listed`` are specs read from a list (``find ... | imgprep -i -``), found after ``specs``:
+    a relative one without ``..`` keeps the folders it was given with in ``relative``
+    (``photos/2024/a.jpg`` goes to ``OUT/photos/2024/``), so a listing mirrors its tree.
     """
+    return list(iter_inputs(specs, recursive=recursive, listed=listed))
+
+
+def iter_inputs(
+    specs: Iterable[str], *, recursive: bool = False, listed: Iterable[str] = ()
+) -> Iterator[InputFile]:
+    """``find_inputs`` one input at a time, for callers that keep them compactly (InputList)."""
     finder = _Finder(recursive)
-    found: list[InputFile] = []
     for spec in specs:
-        found.extend(finder.spec(spec))
-    return found
+        yield from finder.spec(spec)
+    for text in listed:
+        given = PurePath(text)
+        keeps_folders = not given.is_absolute() and ".." not in given.parts
+        for file in finder.spec(text):
+            if keeps_folders:
+                # a file keeps the path it was given as; a folder's files go below that path
+                relative = given if file.path == Path(text) else given / file.relative
+                file = InputFile(file.path, relative, file.problem)
+            yield file
+
+
+class InputList(Sequence[InputFile]):
+    """Inputs held compactly: one path string each, ``InputFile`` objects made on access.
+
+    ``relative`` is nearly always the end of the path (``photos/a.jpg`` below ``photos``), so an
+    input costs a string and an offset (~100 bytes), not two Path objects (~800): the input list
+    is what grows with the number of files, and a run's memory should not.
+    """
+
+    _ELSEWHERE = 0xFFFFFFFF  # relative is not the end of the path: kept in _relatives
+
+    def __init__(self, files: Iterable[InputFile] = ()) -> None:
+        self._paths: list[str] = []
+        self._starts = array.array("I")  # where relative begins in the path string
+        self._relatives: dict[int, str] = {}
+        self._problems: dict[int, str] = {}
+        for file in files:
+            self.append(file)
+
+    def append(self, file: InputFile) -> None:
+        index = len(self._paths)
+        path, relative = str(file.path), str(file.relative)
+        start = len(path) - len(relative)
+        if not (path.endswith(relative) and (start == 0 or path[start - 1] == os.sep)):
+            start = self._ELSEWHERE
+            self._relatives[index] = relative
+        self._paths.append(path)
+        self._starts.append(start)
+        if file.problem is not None:
+            self._problems[index] = file.problem
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    @overload
+    def __getitem__(self, index: int) -> InputFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[InputFile]: ...
+    def __getitem__(self, index: int | slice) -> InputFile | list[InputFile]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        path = self._paths[index]  # raises IndexError, takes negative indices
+        index %= len(self._paths)
+        start = self._starts[index]
+        relative = self._relatives[index] if start == self._ELSEWHERE else path[start:]
+        return InputFile(Path(path), PurePath(relative), self._problems.get(index))
+
+    def path_string(self, index: int) -> str:
+        """``str(self[index].path)``, without making the InputFile."""
+        return self._paths[index]
+
+    def has_problem(self, index: int) -> bool:
+        return index % len(self._paths) in self._problems
 
 
 def read_path_list(stream: IO[bytes], *, null: bool = False) -> list[str]:

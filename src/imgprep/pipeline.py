@@ -31,7 +31,7 @@ import json
 import os
 import string
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from imgprep.errors import (
     OutputError,
     UsageError,
 )
-from imgprep.files import DecodeHint, InputFile
+from imgprep.files import DecodeHint, InputFile, InputList
 from imgprep.manifest import Entry, Manifest
 from imgprep.seq import add_cache, collate, prefetch, smap
 from imgprep.steps import Step, Variant
@@ -258,8 +258,10 @@ class Plan:
     def __len__(self) -> int:
         return len(self.inputs) * len(self.variants)
 
-    def job(self, index: int, variant_index: int) -> _Job:
-        file = self.inputs[index]
+    def job(self, index: int, variant_index: int, file: InputFile | None = None) -> _Job:
+        """Output ``variant_index`` of input ``index`` (``file``: that input, when at hand)."""
+        if file is None:
+            file = self.inputs[index]
         variant = self.variants[variant_index]
         pil_format, ext = _format_of(self.options.format, file)
         name = self.options.name.format(stem=file.relative.stem, suffix=variant.suffix, ext=ext)
@@ -277,18 +279,37 @@ class Plan:
     def check(self) -> None:
         """Raise before anything is written if two outputs would collide, one would leave the
         output folder, or one would overwrite an input without --in-place."""
-        options = self.options
-        # Real paths as strings, each folder resolved once, and only their hashes kept (a
-        # hash match is confirmed on the paths themselves): this walks every output of a
-        # possibly huge run.
-        output_root = os.path.realpath(options.output)
-        inputs_by_real = {
-            hash(os.path.realpath(file.path)): file.path
-            for file in self.inputs
-            if file.problem is None
+        # This walks every output of a possibly huge run, so it keeps only hashes of real paths
+        # (~100 bytes an output, dropped when done); a repeated hash is confirmed on the real
+        # paths themselves in a second pass, which a run without a problem never makes.
+        output_root = os.path.realpath(self.options.output)
+        input_hashes = {  # only an input inside the output folder can be overwritten
+            hash(real)
+            for real, file in self._real_inputs()
+            if file.problem is None and _inside(real, output_root)
         }
+        output_hashes: set[int] = set()
+        suspects: set[int] = set()
+        for real, _, _ in self._real_outputs():
+            code = hash(real)
+            if code in output_hashes or code in input_hashes:
+                suspects.add(code)
+            output_hashes.add(code)
+        if suspects:
+            self._confirm(suspects)
+
+    def _real_inputs(self) -> Iterator[tuple[str, InputFile]]:
+        real_path = _RealPaths()
+        for file in self.inputs:
+            yield real_path(file.path), file
+
+    def _real_outputs(self) -> Iterator[tuple[str, _Job, InputFile]]:
+        """Every output's real path (its folder resolved, its name joined: a symlink at the
+        output's own place is replaced by the rename, never followed); raises for an output
+        leaving the output folder."""
+        options = self.options
+        output_root = os.path.realpath(options.output)
         real_folders: dict[PurePath, str] = {}
-        claimed: dict[int, tuple[str, Path]] = {}
         for index, file in enumerate(self.inputs):
             folder = file.relative.parent
             if folder not in real_folders:
@@ -300,28 +321,41 @@ class Plan:
                     )
                 real_folders[folder] = real_folder
             for variant_index in range(len(self.variants)):
-                job = self.job(index, variant_index)
-                path = job.path(options.output)
-                # The name (which --name may give folders of its own) is joined, not resolved:
-                # a symlink at the output's own place is replaced by the rename, never followed.
+                job = self.job(index, variant_index, file)
+                # --name may give the name folders of its own
                 name_parts = PurePosixPath(job.key).parts[len(folder.parts) :]
                 real = os.path.normpath(os.path.join(real_folders[folder], *name_parts))
                 if os.path.commonpath([real, output_root]) != output_root:
                     raise OutputError(
                         f"output name {job.key} for {file.path} would leave the output folder"
                     )
-                earlier = claimed.setdefault(hash(real), (real, file.path))
-                if earlier[0] == real and earlier[1] != file.path:
-                    raise OutputCollisionError(
-                        f"{earlier[1]} and {file.path} would both be written to {path}; "
-                        "rename one or use --name"
-                    )
-                source = inputs_by_real.get(hash(real))
-                if source is not None and os.path.realpath(source) == real and not options.in_place:
-                    raise OutputError(
-                        f"{path} would overwrite the input {source}; "
-                        "pass --in-place to allow it or choose another --output"
-                    )
+                yield real, job, file
+
+    def _confirm(self, suspects: set[int]) -> None:
+        """The second pass: compare the real paths whose hashes repeated."""
+        options = self.options
+        inputs = {
+            real: file.path
+            for real, file in self._real_inputs()
+            if file.problem is None and hash(real) in suspects
+        }
+        claimed: dict[str, Path] = {}
+        for real, job, file in self._real_outputs():
+            if hash(real) not in suspects:
+                continue
+            path = job.path(options.output)
+            earlier = claimed.setdefault(real, file.path)
+            if earlier != file.path:
+                raise OutputCollisionError(
+                    f"{earlier} and {file.path} would both be written to {path}; "
+                    "rename one or use --name"
+                )
+            source = inputs.get(real)
+            if source is not None and not options.in_place:
+                raise OutputError(
+                    f"{path} would overwrite the input {source}; "
+                    "pass --in-place to allow it or choose another --output"
+                )
 
 
 def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> Plan:
@@ -481,33 +515,22 @@ class _Failed:
     reason: str
 
 
-def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> list[InputFile]:
+def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> InputList:
     """The inputs of a run, minus outputs that would feed back into it.
 
     Left out: files inside the output folder when it sits inside an input folder, and files the
     manifest records as outputs of other inputs (``-o`` equal to ``-i`` must not turn last
     run's ``a_mirror.png`` into this run's input).
     """
-    found = files.find_inputs(options.inputs, recursive=options.recursive)
-    for text in options.input_paths:
-        given = PurePath(text)
-        keeps_folders = not given.is_absolute() and ".." not in given.parts
-        for file in files.find_inputs([text], recursive=options.recursive):
-            if keeps_folders:
-                # a file keeps the path it was given as; a folder's files go below that path
-                relative = given if file.path == Path(text) else given / file.relative
-                file = InputFile(file.path, relative, file.problem)
-            found.append(file)
-    # Real paths as strings, each input root resolved once: this touches every input.
     output = os.path.realpath(options.output)
+    real_path = _RealPaths()
     roots: dict[Path, str] = {}
-    kept = []
-    seen: set[str] = set()
+    kept = InputList()
+    found = files.iter_inputs(
+        options.inputs, recursive=options.recursive, listed=options.input_paths
+    )
     for file in found:
-        real = os.path.realpath(file.path)
-        if real in seen and file.problem is None:
-            continue  # `find` lists a folder and then its files: each file once
-        seen.add(real)
+        real = real_path(file.path)
         root_path = file.path.parents[len(file.relative.parts) - 1]
         if root_path not in roots:
             roots[root_path] = os.path.realpath(root_path)
@@ -520,6 +543,24 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> list
                 continue
         kept.append(file)
     return kept
+
+
+class _RealPaths:
+    """``os.path.realpath`` for many files in few folders: each folder is resolved once, and a
+    file's own name only when it is a symbolic link (one lstat instead of one per component)."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, path: Path | str) -> str:
+        folder, name = os.path.split(os.fspath(path))
+        real_folder = self._folders.get(folder)
+        if real_folder is None:
+            real_folder = self._folders[folder] = os.path.realpath(folder or os.curdir)
+        if name in ("", os.curdir, os.pardir):
+            return os.path.realpath(path)
+        joined = os.path.join(real_folder, name)
+        return os.path.realpath(joined) if os.path.islink(joined) else joined
 
 
 def _inside(path: str, folder: str) -> bool:
