@@ -320,12 +320,12 @@ class Plan:
                         f"{options.output} (it resolves to {real_folder})"
                     )
                 real_folders[folder] = real_folder
+            skip = len(folder.as_posix()) + 1 if folder.parts else 0  # the key's folder part
             for variant_index in range(len(self.variants)):
                 job = self.job(index, variant_index, file)
                 # --name may give the name folders of its own
-                name_parts = PurePosixPath(job.key).parts[len(folder.parts) :]
-                real = os.path.normpath(os.path.join(real_folders[folder], *name_parts))
-                if os.path.commonpath([real, output_root]) != output_root:
+                real = os.path.normpath(os.path.join(real_folders[folder], job.key[skip:]))
+                if not _inside(real, output_root):
                     raise OutputError(
                         f"output name {job.key} for {file.path} would leave the output folder"
                     )
@@ -564,8 +564,10 @@ class _RealPaths:
 
 
 def _inside(path: str, folder: str) -> bool:
-    """Whether ``path`` lies strictly below ``folder`` (both real, absolute)."""
-    return path != folder and os.path.commonpath([path, folder]) == folder
+    """Whether ``path`` lies strictly below ``folder`` (both real, absolute, normalized)."""
+    return path != folder and path.startswith(
+        folder if folder.endswith(os.sep) else folder + os.sep
+    )
 
 
 def run(
@@ -653,7 +655,8 @@ def _execute(
         decoded = add_cache(decoded, cache_size=buffer + workers)
 
     def produce(variant_index: int, index: int) -> OutputRecord:
-        job, file = plan.job(index, variant_index), inputs[index]
+        file = inputs[index]
+        job = plan.job(index, variant_index, file)
         return _produce(options, manifest, job, file, decoded, after_augment)
 
     # One pool task per input: its variants, one after the other in the same worker. (Pooling
