@@ -383,3 +383,20 @@ def test_name_template_with_a_folder_is_no_collision(tmp_path):
     assert written == ["x/v.jpg", "x/v_mirror.jpg", "y/v.jpg", "y/v_mirror.jpg"]
     with pytest.raises(OutputCollisionError, match=r"x\.jpg and .*y\.jpg"):
         run(RunOptions(output=tmp_path / "o2", steps=[], inputs=[str(src)], name="same/v.{ext}"))
+
+
+@pytest.mark.parametrize(
+    ("path", "folder", "inside"),
+    [
+        ("/a/b", "/a", True),
+        ("/a/b/c.png", "/a", True),
+        ("/ab", "/a", False),  # a sibling sharing the folder's name as a prefix
+        ("/a", "/a", False),  # the folder itself is not below itself
+        ("/x", "/", True),
+        ("/", "/", False),
+    ],
+)
+def test_inside_is_strictly_below_by_whole_parts(path, folder, inside):
+    from imgprep.pipeline import _inside
+
+    assert _inside(path, folder) is inside
