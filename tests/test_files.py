@@ -102,9 +102,7 @@ def test_input_list_gives_back_what_was_found(photo_tree: Path, tmp_path: Path) 
     assert len(listed) == len(found)
     assert list(listed) == found
     assert listed[-1] == found[-1] and listed[1:3] == found[1:3]
-    assert [listed.has_problem(i) for i in range(len(found))] == [
-        f.problem is not None for f in found
-    ]
+    assert [listed[i].problem for i in range(len(found))] == [f.problem for f in found]
     with pytest.raises(IndexError):
         listed[len(found)]
 

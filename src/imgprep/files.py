@@ -408,13 +408,6 @@ class InputList(Sequence[InputFile]):
         relative = self._relatives[index] if start == self._ELSEWHERE else path[start:]
         return InputFile(Path(path), PurePath(relative), self._problems.get(index))
 
-    def path_string(self, index: int) -> str:
-        """``str(self[index].path)``, without making the InputFile."""
-        return self._paths[index]
-
-    def has_problem(self, index: int) -> bool:
-        return index % len(self._paths) in self._problems
-
 
 def read_path_list(stream: IO[bytes], *, null: bool = False) -> list[str]:
     """Paths read from ``stream``: one per line, or NUL-separated when ``null`` (``find -print0``).
