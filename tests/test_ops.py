@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from fractions import Fraction
 from io import BytesIO
 from pathlib import Path
 
@@ -523,6 +525,42 @@ def test_autocontrast_of_cmyk_stretches_each_ink() -> None:
     assert pixels(result) == [(0, 0, 0, 0), (255, 255, 255, 255)]
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    levels=st.lists(st.integers(0, 255), min_size=1, max_size=64),
+    cutoff=st.sampled_from([0, 1, 2, 3, 5, 10, 25, 49, 0.5, 2.5, 33.3, 49.99]),
+    mode=st.sampled_from(["L", "RGB"]),
+    alpha=st.none() | st.lists(st.sampled_from([0, 255]), min_size=64, max_size=64),
+)
+def test_autocontrast_matches_pillow_pixel_for_pixel(
+    levels: list[int], cutoff: float, mode: str, alpha: list[int] | None
+) -> None:
+    # few distinct levels, repeated: the cut often ends inside a bin, or empties several
+    grey = Image.new("L", (len(levels), 3))
+    count = len(levels)
+    grey.putdata([levels[(x * (y + 1)) % count] for y in range(3) for x in range(count)])
+    halved = grey.point(lambda value: value // 2)
+    image = grey if mode == "L" else Image.merge("RGB", [grey, ImageOps.mirror(grey), halved])
+    mask = None
+    if alpha is not None:
+        mask = Image.new("L", image.size)
+        mask.putdata(alpha[: image.width] * image.height)
+        mask = mask.resize(image.size)
+    expected = ImageOps.autocontrast(image, cutoff, mask=mask)
+    assert ops._stretch_8bit(image, cutoff, mask).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.jpg")))
+@pytest.mark.parametrize("cutoff", [0, 3])
+def test_autocontrast_of_photos_matches_pillow(name: str, cutoff: float) -> None:
+    with Image.open(SAMPLES / name) as photo:
+        photo.draft("RGB", (320, 320))
+        image = photo.convert("RGB")
+    for working in (image, image.convert("L")):
+        expected = ImageOps.autocontrast(working, cutoff)
+        assert ops.autocontrast(working, cutoff).tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize("cutoff", [60, 50, -1, True, "3"])
 def test_autocontrast_rejects_a_cutoff_outside_0_to_50(cutoff: object) -> None:
     with pytest.raises(UsageError, match=rf"cutoff must be in \[0, 50\), not {cutoff!r}"):
@@ -631,6 +669,38 @@ def test_parse_size_errors_state_the_rule_and_the_value(text: str, message: str)
         ops.parse_size(text)
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
+
+
+def reference_scaled_size(
+    source: tuple[int, int], box: tuple[int | None, int | None], mode: str, only_shrink: bool
+) -> tuple[int, int]:
+    """scaled_size's documented rule in exact rationals, written the obvious way."""
+    width, height = box
+    if width is not None and height is not None and mode == "stretch":
+        return (min(width, source[0]), min(height, source[1])) if only_shrink else (width, height)
+    pairs = zip(box, source, strict=True)
+    ratios = [Fraction(side, length) for side, length in pairs if side is not None]
+    ratio = max(ratios) if mode == "cover" else min(ratios)
+    if only_shrink:
+        ratio = min(ratio, Fraction(1))
+    return tuple(max(1, math.floor(length * ratio + Fraction(1, 2))) for length in source)  # type: ignore[return-value]
+
+
+lengths = st.integers(1, 12) | st.integers(1, 10**5)  # small ones meet exact halves often
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    source=st.tuples(lengths, lengths),
+    box=st.tuples(st.none() | lengths, st.none() | lengths).filter(lambda box: box != (None, None)),
+    mode=st.sampled_from(ops.RESIZE_MODES),
+    only_shrink=st.booleans(),
+)
+def test_scaled_size_is_the_exact_rational_rule(
+    source: tuple[int, int], box: tuple[int | None, int | None], mode: str, only_shrink: bool
+) -> None:
+    expected = reference_scaled_size(source, box, mode, only_shrink)
+    assert ops.scaled_size(source, box, mode, only_shrink=only_shrink) == expected
 
 
 @given(st.integers(1, 10**6), st.integers(1, 10**6))

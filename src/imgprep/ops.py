@@ -21,9 +21,11 @@ I;16, I, F and 1. Where Pillow cannot do the job natively an op converts to a wo
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import math
 from collections.abc import Callable
-from fractions import Fraction
 from typing import NamedTuple, TypeAlias
 
 from PIL import Image, ImageColor, ImageMath, ImageOps
@@ -153,8 +155,9 @@ def _as_filter(resample: str | Image.Resampling) -> Image.Resampling:
     raise UsageError(f"resample must be one of {names}, not {resample!r}")
 
 
-def _round_half_up(value: Fraction) -> int:
-    return math.floor(value + Fraction(1, 2))
+def _scale_half_up(length: int, numerator: int, denominator: int) -> int:
+    """``length * numerator / denominator`` rounded half up, in exact integer arithmetic."""
+    return (2 * length * numerator + denominator) // (2 * denominator)
 
 
 def scaled_size(
@@ -185,17 +188,24 @@ def scaled_size(
         if only_shrink:
             return min(box.width, width), min(box.height, height)
         return box.width, box.height
+    # the scale as a fraction numerator / denominator: exact, like the sizes it is applied to
     if box.width is None:
         assert box.height is not None
-        ratio = Fraction(box.height, height)
+        numerator, denominator = box.height, height
     elif box.height is None:
-        ratio = Fraction(box.width, width)
+        numerator, denominator = box.width, width
     else:
-        ratios = Fraction(box.width, width), Fraction(box.height, height)
-        ratio = max(ratios) if mode == "cover" else min(ratios)
-    if only_shrink:
-        ratio = min(ratio, Fraction(1))
-    return max(1, _round_half_up(width * ratio)), max(1, _round_half_up(height * ratio))
+        width_wins = box.width * height >= box.height * width  # box.width/width is the larger
+        if width_wins == (mode == "cover"):
+            numerator, denominator = box.width, width
+        else:
+            numerator, denominator = box.height, height
+    if only_shrink and numerator > denominator:
+        numerator = denominator = 1
+    return (
+        max(1, _scale_half_up(width, numerator, denominator)),
+        max(1, _scale_half_up(height, numerator, denominator)),
+    )
 
 
 # --------------------------------------------------------------------------- modes and colours
@@ -504,9 +514,41 @@ def autocontrast(image: Image.Image, cutoff: float = 0) -> Image.Image:
     cutoff = _check_cutoff(cutoff)
     return _map_tones(
         image,
-        lambda band, mask: ImageOps.autocontrast(band, cutoff, mask=mask),
+        lambda bands, mask: _stretch_8bit(bands, cutoff, mask),
         lambda deep: _stretch_deep(deep, cutoff),
     )
+
+
+def _stretch_8bit(image: Image.Image, cutoff: float, mask: Image.Image | None) -> Image.Image:
+    """``ImageOps.autocontrast(image, cutoff, mask=mask)`` for L and RGB, pixel for pixel.
+
+    Pillow finds each band's range by walking its histogram in Python and builds the table in
+    Python too; here the range comes from a running total (bisect) and the table, which depends
+    only on the range, is remembered: the same pixels for a fraction of the interpreter time.
+    """
+    histogram = image.histogram(mask)
+    table: list[int] = []
+    for start in range(0, len(histogram), 256):
+        totals = list(itertools.accumulate(histogram[start : start + 256]))
+        count = totals[-1]
+        # Pillow removes int(count * cutoff // 100) pixels from each end, then takes the first
+        # and last levels left: the levels of the first and last remaining pixel in sort order.
+        cut = int(count * cutoff // 100)
+        low = bisect.bisect_right(totals, cut)
+        high = bisect.bisect_left(totals, count - cut)
+        table.extend(_stretch_table(low, high))
+    return image.point(table)
+
+
+@functools.lru_cache(maxsize=512)
+def _stretch_table(low: int, high: int) -> tuple[int, ...]:
+    """Pillow's autocontrast table mapping ``low`` to 0 and ``high`` to 255 (identity when
+    ``high <= low``), with its arithmetic: truncation, then clipping."""
+    if high <= low:
+        return tuple(range(256))
+    scale = 255.0 / (high - low)
+    offset = -low * scale
+    return tuple(min(255, max(0, int(level * scale + offset))) for level in range(256))
 
 
 def equalize(image: Image.Image) -> Image.Image:
