@@ -103,8 +103,14 @@ def test_input_list_gives_back_what_was_found(photo_tree: Path, tmp_path: Path) 
     assert list(listed) == found
     assert listed[-1] == found[-1] and listed[1:3] == found[1:3]
     assert [listed[i].problem for i in range(len(found))] == [f.problem for f in found]
-    with pytest.raises(IndexError):
-        listed[len(found)]
+    for index in [*range(len(found)), -1, -len(found)]:  # the text accessors agree
+        assert listed.path_text(index) == str(found[index].path)
+        assert listed.relative_text(index) == str(found[index].relative)
+        assert listed.problem(index) == found[index].problem
+    for outside in (len(found), -len(found) - 1):
+        for read in (listed.__getitem__, listed.path_text, listed.relative_text, listed.problem):
+            with pytest.raises(IndexError):
+                read(outside)
 
 
 @given(
@@ -120,7 +126,9 @@ def test_input_list_round_trips_any_path_and_relative(entries: list) -> None:
     found = [
         files.InputFile(Path(*root, *relative), PurePath(*relative)) for root, relative in entries
     ]
-    assert list(files.InputList(found)) == found
+    listed = files.InputList(found)
+    assert list(listed) == found
+    assert [listed.relative_text(i) for i in range(len(found))] == [str(f.relative) for f in found]
 
 
 def test_recursive_walk_mirrors_subfolders(photo_tree: Path) -> None:
@@ -596,6 +604,26 @@ def test_digest_is_sha256_of_the_file(tmp_path: Path) -> None:
     assert files.file_digest(tmp_path) is None  # a folder cannot be read as bytes
 
 
+def test_identity_is_that_of_the_bytes_read(tmp_path: Path) -> None:
+    path = tmp_path / "a.jpg"
+    shutil.copy(sample("hopper.jpg"), path)
+    info = path.stat()
+    assert files.load_image(path).identity == (info.st_size, info.st_mtime_ns)
+    assert files.load_image(str(path)).identity == files.file_identity(path)
+
+
+def test_short_reads_still_read_the_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A signal can cut a read short; the file must still be read to its end.
+    import hashlib
+
+    path = sample("rocket.jpg")
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, count: real_read(fd, min(count, 1000)))
+    loaded = files.load_image(path)
+    assert loaded.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.identity[0] == path.stat().st_size
+
+
 def test_concurrent_loads_agree_with_sequential_ones() -> None:
     paths = [sample(name) for name in ("rocket.jpg", "hopper.jpg", "coffee.png", "camera.png")]
 
@@ -913,7 +941,7 @@ def test_save_creates_parent_folders_and_respects_umask(tmp_path: Path) -> None:
 
 
 def test_temporary_file_is_beside_the_target_with_the_agreed_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str
 ) -> None:
     seen: list[tuple[str, str]] = []
     real_replace = os.replace
@@ -931,10 +959,33 @@ def test_temporary_file_is_beside_the_target_with_the_agreed_name(
     assert os.listdir(tmp_path) == ["out.png"]
 
 
-def test_failing_encoder_leaves_nothing(tmp_path: Path) -> None:
+@pytest.fixture(params=["in memory", "streamed"])
+def encoding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a saving test both ways: small images encode in memory, large ones stream."""
+    if request.param == "streamed":
+        monkeypatch.setattr(files, "ENCODE_IN_MEMORY_MAX_BYTES", 0)
+    return str(request.param)
+
+
+def test_failing_encoder_leaves_nothing(tmp_path: Path, encoding: str) -> None:
     with pytest.raises(OutputError, match=r"out\.xyz: cannot encode the image"):
         files.save_image(Image.new("L", (2, 2)), tmp_path / "out.xyz", format="NO-SUCH-FORMAT")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("format_name", ["PNG", "JPEG", "TIFF"])
+def test_in_memory_and_streamed_outputs_are_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, format_name: str
+) -> None:
+    with Image.open(sample("rocket.jpg")) as photo:
+        image = photo.convert("RGB")
+    in_memory = files.save_image(image, tmp_path / "memory", format=format_name)
+    monkeypatch.setattr(files, "ENCODE_IN_MEMORY_MAX_BYTES", 0)
+    streamed = files.save_image(image, tmp_path / "stream", format=format_name)
+    assert (tmp_path / "memory").read_bytes() == (tmp_path / "stream").read_bytes()
+    for name, identity in (("memory", in_memory), ("stream", streamed)):
+        info = (tmp_path / name).stat()
+        assert identity == (info.st_size, info.st_mtime_ns)  # what the manifest records
 
 
 @pytest.mark.parametrize(
@@ -946,9 +997,14 @@ def test_failing_encoder_leaves_nothing(tmp_path: Path) -> None:
         (errno.EIO, "input/output error"),
     ],
 )
-@pytest.mark.parametrize("stage", ["write", "rename"])
+@pytest.mark.parametrize("stage", ["encode", "write", "rename"])
 def test_os_failure_gives_a_clear_error_and_keeps_the_old_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str, stage: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    reason: str,
+    stage: str,
+    encoding: str,
 ) -> None:
     target = tmp_path / "out.png"
     target.write_bytes(b"previous complete output")
@@ -956,7 +1012,22 @@ def test_os_failure_gives_a_clear_error_and_keeps_the_old_output(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError(code, os.strerror(code))
 
-    if stage == "write":
+    if stage == "write":  # the disk fills up under the file's first write
+
+        class FullDisk(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, data: object) -> int:
+                fail()
+                return 0
+
+        real_write = os.write
+        monkeypatch.setattr(
+            os, "write", lambda fd, data: fail() if fd > 2 else real_write(fd, data)
+        )
+        monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: io.BufferedWriter(FullDisk()))
+    elif stage == "encode":
         real_save = ImageFile._save
 
         def half_then_fail(im: Image.Image, fp: io.BufferedWriter, *args: object) -> None:
@@ -996,7 +1067,7 @@ def test_save_refuses_a_link_leading_out_of_the_root(tmp_path: Path) -> None:
 
 
 def test_interrupt_during_save_cleans_up_and_propagates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str
 ) -> None:
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
@@ -1007,7 +1078,7 @@ def test_interrupt_during_save_cleans_up_and_propagates(
     assert os.listdir(tmp_path) == []
 
 
-def test_fsync_save_writes_the_same_bytes(tmp_path: Path) -> None:
+def test_fsync_save_writes_the_same_bytes(tmp_path: Path, encoding: str) -> None:
     image = Image.open(sample("hopper.jpg"))
     files.save_image(image, tmp_path / "a.png", format="PNG", fsync=True)
     files.save_image(image, tmp_path / "b.png", format="PNG")
@@ -1031,6 +1102,19 @@ def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------- text files
+
+
+@pytest.mark.parametrize(
+    "given", ["a.jpg", "photos/2024/a b.jpg", "./x/../y.png", "/abs/p.jpg", "//net/p", ".", "é/ü"]
+)
+@pytest.mark.parametrize("cwd", ["/", "tmp"])
+def test_absolute_text_is_pathlibs_absolute(
+    given: str, cwd: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir("/" if cwd == "/" else tmp_path)
+    normal = str(Path(given))  # what InputList holds
+    assert files.absolute_text(normal) == str(Path(given).absolute())
+    assert files.absolute_text(Path(given)) == str(Path(given).absolute())
 
 
 def test_text_round_trip_and_identity(tmp_path: Path) -> None:

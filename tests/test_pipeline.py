@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageStat
 
 from conftest import SAMPLE_NAMES, SAMPLES, SEED_STEPS
 from imgprep import files, ops
 from imgprep.errors import OutputCollisionError, OutputError, UsageError
-from imgprep.files import DecodeHint
-from imgprep.pipeline import RunOptions, Status, decode_hint, run
+from imgprep.files import DecodeHint, InputFile
+from imgprep.pipeline import OutputRecord, Plan, RunOptions, Status, decode_hint, run
 from imgprep.steps import parse_steps
 
 
@@ -30,9 +32,9 @@ def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     lock = threading.Lock()
     real = files.load_image
 
-    def counting(path: Path, **kwargs: object) -> files.LoadedImage:
+    def counting(path: files.StrPath, **kwargs: object) -> files.LoadedImage:
         with lock:
-            calls.append(path)
+            calls.append(Path(path))
         return real(path, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(files, "load_image", counting)
@@ -400,3 +402,80 @@ def test_inside_is_strictly_below_by_whole_parts(path, folder, inside):
     from imgprep.pipeline import _inside
 
     assert _inside(path, folder) is inside
+
+
+# --- output names and records, made from text ---------------------------------------------------
+
+NAME_PARTS = ["a", "photos", "x y", "é", ".hidden", "a.", "a.tar.gz", "b.JPG", "c.png", "d.jpeg"]
+TEMPLATES = [
+    "{stem}{suffix}.{ext}",
+    "{stem}/{suffix}.{ext}",
+    "x/{stem}{suffix}.{ext}",
+    "{stem}{suffix}",
+    "{stem}//{suffix}.{ext}",
+    "./{stem}{suffix}.{ext}",
+    "{stem}{suffix}/",
+    "../{stem}{suffix}.{ext}",
+    "/abs/{stem}{suffix}.{ext}",
+    "{stem}/../../{suffix}",
+    ".{suffix}",
+]
+
+
+def pathlib_key(relative: PurePath, template: str, suffix: str, ext: str) -> str:
+    """An output's manifest key, the obvious way: pathlib all along (what Plan.job must equal)."""
+    name = template.format(stem=relative.stem, suffix=suffix, ext=ext)
+    joined = relative.parent / name
+    if joined.is_absolute() or ".." in joined.parts:
+        raise OutputError("would leave the output folder")
+    return PurePosixPath(*joined.parts).as_posix()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    relatives=st.lists(
+        st.lists(st.sampled_from(NAME_PARTS), min_size=1, max_size=3), min_size=1, max_size=4
+    ),
+    template=st.sampled_from(TEMPLATES),
+    format_name=st.sampled_from(["same", "png"]),
+)
+def test_output_keys_match_pathlib(relatives: list[list[str]], template: str, format_name: str):
+    found = [InputFile(Path("/in", *parts), PurePath(*parts)) for parts in relatives]
+    steps = parse_steps("augment --mirror")
+    options = RunOptions(output=Path("/out"), steps=steps, format=format_name, name=template)
+    plan = Plan(options, found)
+    for index, file in enumerate(found):
+        ext = files.output_format(
+            format_name, files.format_of_suffix(file.path.suffix), file.path.suffix
+        )[1]
+        for variant_index, suffix in enumerate(("", "_mirror")):
+            try:
+                expected = pathlib_key(file.relative, template, suffix, ext)
+            except OutputError:
+                with pytest.raises(OutputError, match="would leave the output folder"):
+                    plan.job(index, variant_index)
+                continue
+            job = plan.job(index, variant_index)
+            assert job.key == expected
+            assert Path(job.path(options.output)) == options.output / expected
+
+
+def test_output_record_makes_paths_on_reading_and_behaves_like_a_value(tmp_path):
+    import copy
+    import pickle
+
+    record = OutputRecord("in/a.jpg", "out/a.png", Status.WRITTEN, variant="_mirror")
+    assert record.input == Path("in/a.jpg") and isinstance(record.input, Path)
+    assert record.output == Path("out/a.png")
+    same = OutputRecord(Path("in/a.jpg"), Path("out/a.png"), Status.WRITTEN, None, "_mirror")
+    assert record == same and hash(record) == hash(same) and not record.failed
+    assert record != OutputRecord("in/a.jpg", None, Status.FAILED, "broken", "_mirror")
+    assert pickle.loads(pickle.dumps(record)) == record == copy.copy(record)
+    assert repr(same) == (
+        "OutputRecord(input=PosixPath('in/a.jpg'), output=PosixPath('out/a.png'), "
+        "status=Status.WRITTEN, reason=None, variant='_mirror')"
+    )
+    with pytest.raises(AttributeError, match="immutable"):
+        record.status = Status.FAILED  # type: ignore[misc]
+    failed = OutputRecord("in/b.jpg", None, Status.FAILED, "truncated image data")
+    assert failed.failed and failed.output is None and failed.reason == "truncated image data"

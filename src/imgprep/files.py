@@ -19,6 +19,7 @@ import errno
 import glob
 import hashlib
 import io
+import itertools
 import os
 import re
 import secrets
@@ -29,13 +30,16 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import IO, Any, overload
+from typing import IO, Any, TypeAlias, overload
 
 from PIL import Image, ImageCms, ImageFile
 
 from imgprep import config
 from imgprep.errors import ImageTooLargeError, InputError, OutputError, UsageError
 from imgprep.ops import auto_orient
+
+#: A path as text or a path object; the per-image code passes text (no Path objects made).
+StrPath: TypeAlias = str | os.PathLike[str]
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -155,7 +159,7 @@ class InputFile:
     problem: str | None = None
 
 
-def _reason_for_os_error(error: OSError, path: Path) -> str:
+def _reason_for_os_error(error: OSError, path: StrPath) -> str:
     """A short reason for a failed file-system call, e.g. ``"permission denied"``."""
     if error.errno == errno.ENOENT and os.path.islink(path):
         return "broken symbolic link"
@@ -205,13 +209,17 @@ class _Finder:
         self.seen_files: set[int] = set()  # (st_dev << 64) | st_ino: one int, not a tuple
         self.walked_dirs: set[tuple[int, int]] = set()
 
-    def file(self, path: Path, relative: PurePath) -> Iterator[InputFile]:
-        """A regular file found (or named); listed once per real file."""
-        try:
-            info = path.stat()
-        except OSError as error:
-            yield InputFile(path, relative, _reason_for_os_error(error, path))
-            return
+    def file(
+        self, path: Path, relative: PurePath, info: os.stat_result | None = None
+    ) -> Iterator[InputFile]:
+        """A regular file found (or named); listed once per real file. ``info``: its stat,
+        when the caller has it already."""
+        if info is None:
+            try:
+                info = path.stat()
+            except OSError as error:
+                yield InputFile(path, relative, _reason_for_os_error(error, path))
+                return
         if stat.S_ISDIR(info.st_mode):
             yield InputFile(path, relative, "is a directory")
             return
@@ -245,7 +253,7 @@ class _Finder:
                 yield InputFile(path, relative, "is a directory")
             return
         if has_image_extension or (stat.S_ISREG(info.st_mode) and _sniff(path)):
-            yield from self.file(path, relative)
+            yield from self.file(path, relative, info)
 
     def walk(
         self,
@@ -402,11 +410,34 @@ class InputList(Sequence[InputFile]):
     def __getitem__(self, index: int | slice) -> InputFile | list[InputFile]:
         if isinstance(index, slice):
             return [self[position] for position in range(*index.indices(len(self)))]
-        path = self._paths[index]  # raises IndexError, takes negative indices
-        index %= len(self._paths)
+        index = self._position(index)
+        return InputFile(
+            Path(self._paths[index]), PurePath(self.relative_text(index)), self.problem(index)
+        )
+
+    # Per-image code reads inputs through these: text only, no Path objects made (Python 3.11's
+    # pathlib interns every name it parses, which would grow with the number of files).
+
+    def path_text(self, index: int) -> str:
+        """``str(self[index].path)``."""
+        return self._paths[index]
+
+    def relative_text(self, index: int) -> str:
+        """``str(self[index].relative)``."""
+        index = self._position(index)
         start = self._starts[index]
-        relative = self._relatives[index] if start == self._ELSEWHERE else path[start:]
-        return InputFile(Path(path), PurePath(relative), self._problems.get(index))
+        return self._relatives[index] if start == self._ELSEWHERE else self._paths[index][start:]
+
+    def problem(self, index: int) -> str | None:
+        """``self[index].problem``."""
+        return self._problems.get(self._position(index))
+
+    def _position(self, index: int) -> int:
+        """``index`` as a position from 0; IndexError when out of range, like a list."""
+        count = len(self._paths)
+        if not -count <= index < count:
+            raise IndexError(f"input index out of range: {index} of {count}")
+        return index % count
 
 
 def read_path_list(stream: IO[bytes], *, null: bool = False) -> list[str]:
@@ -453,13 +484,16 @@ class LoadedImage:
     ``image`` is upright (EXIF orientation applied and its tag removed), loaded, the first
     frame, in a working mode (L, LA, RGB, RGBA, I;16, I or F). ``icc_profile`` is the input's
     embedded profile as found (for a CMYK input converted to RGB it is the CMYK profile, which
-    ``save_image`` then drops because its colour space no longer matches).
+    ``save_image`` then drops because its colour space no longer matches). ``digest`` (sha256
+    hex) and ``identity`` (size, ``st_mtime_ns``) describe the bytes that were decoded, both
+    taken from the one open file they were read from.
     """
 
     image: Image.Image
     format: str
     icc_profile: bytes | None
     digest: str
+    identity: tuple[int, int]
     source_size: tuple[int, int]
     decoded_size: tuple[int, int]
     decoded_mode: str
@@ -470,7 +504,12 @@ _EXIF_ORIENTATION = 0x0112
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # these swap width and height
 
 
-def _read_input_bytes(path: Path) -> bytes:
+def _read_input_bytes(path: StrPath) -> tuple[bytes, tuple[int, int]]:
+    """The file's bytes and its ``(size, st_mtime_ns)`` taken from the same open file.
+
+    Plain ``os`` calls, no file object: open, fstat, usually one read, close. Each call lets
+    another thread take the GIL, and this runs once per image.
+    """
     # O_NONBLOCK: opening a fifo must not wait for a writer; it is refused just below.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -483,8 +522,13 @@ def _read_input_bytes(path: Path) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise InputError(path, "not a regular file")
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            return stream.read()
+        chunks = []
+        while chunk := os.read(fd, max(info.st_size + 1, 1 << 16)):  # to the end, whatever
+            chunks.append(chunk)  # the size said: a signal can cut a read short
+        data = b"".join(chunks)
+        if len(data) != info.st_size:  # it changed while being read: describe what was read
+            info = os.fstat(fd)
+        return data, (info.st_size, info.st_mtime_ns)
     except OSError as error:
         raise InputError(path, _reason_for_os_error(error, path)) from error
     finally:
@@ -704,7 +748,7 @@ def _working_mode(image: Image.Image, profile: bytes | None) -> Image.Image:
 
 
 def load_image(
-    path: Path,
+    path: StrPath,
     *,
     max_pixels: int | None = config.MAX_PIXELS,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None = None,
@@ -721,13 +765,12 @@ def load_image(
     only tolerates their truncation through a process-wide switch, which is never flipped).
     Multi-frame files give their first frame; ``frames`` counts them.
     """
-    path = Path(path)
-    data = _read_input_bytes(path)
+    data, identity = _read_input_bytes(path)
     if not data:
         raise InputError(path, "empty file (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return _decode(path, data, digest, max_pixels, hint, allow_truncated)
+        return _decode(path, data, digest, identity, max_pixels, hint, allow_truncated)
     except InputError:
         raise
     except (MemoryError, RecursionError):
@@ -739,9 +782,10 @@ def load_image(
 
 
 def _decode(
-    path: Path,
+    path: StrPath,
     data: bytes,
     digest: str,
+    identity: tuple[int, int],
     max_pixels: int | None,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
     allow_truncated: bool,
@@ -793,6 +837,7 @@ def _decode(
         format=format_name,
         icc_profile=icc_profile if isinstance(icc_profile, bytes) else None,
         digest=digest,
+        identity=identity,
         source_size=(width, height),
         decoded_size=decoded_size,
         decoded_mode=decoded_mode,
@@ -963,11 +1008,18 @@ def _to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
     return converted if converted is not None else image
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+# Temporary names: a random start per process, then counting (a random draw per file costs a
+# system call); a name another process happens to hold is skipped by O_EXCL.
+_temp_numbers = itertools.count(secrets.randbits(32))
 
 
-def _create_temp(path: Path) -> tuple[Path, int]:
+def _temp_path(path: str) -> str:
+    folder, name = os.path.split(path)
+    number = next(_temp_numbers) & 0xFFFFFFFF
+    return os.path.join(folder, f".{name}.{number:08x}{TEMP_SUFFIX}")
+
+
+def _create_temp(path: str) -> tuple[str, int]:
     """A new temporary file beside ``path``, opened for writing; mode follows the umask."""
     while True:
         temp = _temp_path(path)
@@ -977,7 +1029,7 @@ def _create_temp(path: Path) -> tuple[Path, int]:
             continue
 
 
-def _fsync_folder(folder: Path) -> None:
+def _fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable (best effort: some file systems refuse)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -1010,31 +1062,45 @@ def _check_inside(path: Path, root: Path) -> None:
 
 
 def _write_atomic(
-    path: Path, write: Callable[[IO[bytes]], None], fsync: bool, root: Path | None = None
-) -> None:
-    """Write via ``write`` into a temporary file beside ``path``, then rename it onto ``path``.
+    path: StrPath,
+    content: bytes | memoryview | Callable[[IO[bytes]], None],
+    fsync: bool,
+    root: Path | None = None,
+) -> tuple[int, int]:
+    """Write ``content`` (bytes, or a function writing to a stream) into a temporary file
+    beside ``path``, then rename it onto ``path``; return the file's ``(size, st_mtime_ns)``.
 
     Raises ``OutputError(f"{path}: {reason}")``; the temporary file never outlives a failure
     (except a kill, which ``remove_stale_temp_files`` cleans up on the next run).
     """
+    # Text, not Path objects: this runs for every output, and Python 3.11's pathlib interns
+    # every name it parses, so a run of many files would grow the interned-string table.
+    path = os.fspath(path)
+    folder = os.path.dirname(path)
     try:
         if root is not None:
-            _check_inside(path, root)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _check_inside(path, root)  # a link swapped in while the folders were made
+            _check_inside(Path(path), root)
+            os.makedirs(folder or os.curdir, exist_ok=True)
+            _check_inside(Path(path), root)  # a link swapped in while the folders were made
         try:
             temp, fd = _create_temp(path)
         except FileNotFoundError:  # the folder is missing (asked first, it costs every write)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder or os.curdir, exist_ok=True)
             temp, fd = _create_temp(path)
     except OSError as error:
-        raise OutputError(f"{path}: {_reason_for_os_error(error, path.parent)}") from error
+        raise OutputError(f"{path}: {_reason_for_os_error(error, folder)}") from error
     try:
-        with os.fdopen(fd, "wb") as stream:
-            write(stream)
+        try:
+            if callable(content):
+                with os.fdopen(fd, "wb", closefd=False) as stream:
+                    content(stream)
+            else:
+                _write_all(fd, content)
             if fsync:
-                stream.flush()
-                os.fsync(stream.fileno())
+                os.fsync(fd)
+            info = os.fstat(fd)  # a rename keeps size and mtime
+        finally:
+            os.close(fd)
         os.replace(temp, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -1042,16 +1108,32 @@ def _write_atomic(
         if isinstance(error, OSError):
             raise OutputError(f"{path}: {_reason_for_os_error(error, path)}") from error
         if isinstance(error, Exception):
-            detail = str(error) or type(error).__name__
-            raise OutputError(f"{path}: cannot encode the image ({detail})") from error
+            raise OutputError(f"{path}: {_encoding_failure(error)}") from error
         raise  # KeyboardInterrupt, SystemExit: cleaned up, and passed on
     if fsync:
-        _fsync_folder(path.parent)
+        _fsync_folder(folder or os.curdir)
+    return info.st_size, info.st_mtime_ns
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _encoding_failure(error: Exception) -> str:
+    return f"cannot encode the image ({str(error) or type(error).__name__})"
+
+
+# Outputs up to this many bytes of pixels are encoded in memory and written with one call
+# (fewer system calls, and a failing encoder never creates a file); larger ones stream to disk
+# so a huge output is not held twice.
+ENCODE_IN_MEMORY_MAX_BYTES = 16 << 20
 
 
 def save_image(
     image: Image.Image,
-    path: Path,
+    path: StrPath,
     *,
     format: str,
     quality: int | None = None,
@@ -1061,8 +1143,9 @@ def save_image(
     embed_icc: bool = True,
     fsync: bool = False,
     root: Path | None = None,
-) -> None:
-    """Write ``image`` to ``path`` atomically as ``format`` (a Pillow format name).
+) -> tuple[int, int]:
+    """Write ``image`` to ``path`` atomically as ``format`` (a Pillow format name); return the
+    written file's ``(size, st_mtime_ns)``, as ``file_identity`` would give it.
 
     With ``root`` (the output folder), a ``path`` whose folders lead outside ``root`` through
     a symbolic link is refused with ``OutputError("... would leave the output folder ...")``
@@ -1101,7 +1184,9 @@ def save_image(
     with it. ``embed_icc=False`` (``--strip-icc``) does the same for every format: colours are
     converted to sRGB and no profile is stored, so the file looks right without one.
 
-    Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80).
+    Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80). Images of
+    up to ``ENCODE_IN_MEMORY_MAX_BYTES`` of pixels are encoded in memory first and written with
+    one call; larger ones are streamed to the temporary file.
     """
     given_mode = image.mode
     image = _adapt_mode(image, format)
@@ -1128,7 +1213,17 @@ def save_image(
     def write(stream: IO[bytes]) -> None:
         image.save(stream, format=format, **options)
 
-    _write_atomic(Path(path), write, fsync, root)
+    pixel_bytes = image.width * image.height * len(image.getbands())
+    if pixel_bytes > ENCODE_IN_MEMORY_MAX_BYTES:
+        return _write_atomic(path, write, fsync, root)
+    encoded = io.BytesIO()
+    try:
+        write(encoded)
+    except OSError as error:
+        raise OutputError(f"{os.fspath(path)}: {_reason_for_os_error(error, path)}") from error
+    except Exception as error:
+        raise OutputError(f"{os.fspath(path)}: {_encoding_failure(error)}") from error
+    return _write_atomic(path, encoded.getbuffer(), fsync, root)
 
 
 def remove_stale_temp_files(folder: Path) -> list[Path]:
@@ -1155,11 +1250,7 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) atomically and durably: temp, fsync, rename."""
-
-    def write(stream: IO[bytes]) -> None:
-        stream.write(text.encode("utf-8"))
-
-    _write_atomic(Path(path), write, fsync=True)
+    _write_atomic(path, text.encode("utf-8"), fsync=True)
 
 
 class LineLog:
@@ -1218,7 +1309,18 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-def file_identity(path: Path) -> tuple[int, int] | None:
+def absolute_text(path: StrPath, cwd: str | None = None) -> str:
+    """``str(Path(path).absolute())`` (absolute, links not resolved) without making a Path, for
+    a path already in pathlib's normal form (``str`` of a Path, as ``InputList`` holds them).
+    ``cwd``: the current folder, when the caller already knows it (saves a system call)."""
+    text = os.fspath(path)
+    if os.path.isabs(text):
+        return text
+    cwd = os.getcwd() if cwd is None else cwd
+    return cwd if text == os.curdir else os.path.join(cwd, text)
+
+
+def file_identity(path: StrPath) -> tuple[int, int] | None:
     """``(size, st_mtime_ns)`` of ``path`` (following links), or ``None`` when missing."""
     try:
         info = os.stat(path)
@@ -1227,7 +1329,7 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return info.st_size, info.st_mtime_ns
 
 
-def file_digest(path: Path) -> str | None:
+def file_digest(path: StrPath) -> str | None:
     """sha256 hex of the file's bytes (as ``LoadedImage.digest``); ``None`` if it cannot be read.
 
     Never raises for a missing or unreadable file: callers use it to decide whether an input

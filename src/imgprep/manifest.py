@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from imgprep import files
+from imgprep.files import StrPath
 
 __all__ = ["MANIFEST_NAME", "Entry", "Manifest"]
 
@@ -79,10 +80,14 @@ class Manifest:
             self._lines_on_disk += 1
             self._log.append(line)
 
-    def is_current(self, output: str, output_path: Path, input_path: Path, recipe: str) -> bool:
+    def is_current(
+        self, output: str, output_path: StrPath, input_path: StrPath, recipe: str
+    ) -> bool:
         """Whether ``output_path`` is exactly what ``recipe`` would make of ``input_path`` now."""
         entry = self.get(output)
-        if entry is None or entry.recipe != recipe or entry.input != str(input_path.absolute()):
+        if entry is None or entry.recipe != recipe:
+            return False
+        if entry.input != files.absolute_text(input_path):
             return False
         if files.file_identity(output_path) != (entry.output_size, entry.output_mtime_ns):
             return False  # deleted or edited since we wrote it

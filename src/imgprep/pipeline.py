@@ -45,7 +45,7 @@ from imgprep.errors import (
     OutputError,
     UsageError,
 )
-from imgprep.files import DecodeHint, InputFile, InputList
+from imgprep.files import DecodeHint, InputFile, InputList, StrPath
 from imgprep.manifest import Entry, Manifest
 from imgprep.seq import add_cache, collate, prefetch, smap
 from imgprep.steps import Step, Variant
@@ -137,19 +137,85 @@ def _template_fields(template: str) -> set[str]:
         raise UsageError(f"--name is not a valid template ({error}): {template!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
 class OutputRecord:
-    """What happened to one planned output."""
+    """What happened to one planned output: ``input`` and ``output`` (None unless written or up
+    to date), its ``status``, the ``reason`` of a failure and the ``variant`` suffix. Immutable.
 
-    input: Path
-    output: Path | None
+    The paths may be given as text; they become ``Path`` objects when first read, so a run that
+    only counts its records makes no Path objects for them (Python 3.11's pathlib interns every
+    name it parses, and a run's memory should not grow with its number of files).
+    """
+
+    __slots__ = ("_input", "_output", "reason", "status", "variant")
+
+    _input: Path | str
+    _output: Path | str | None
     status: Status
-    reason: str | None = None
-    variant: str = ""
+    reason: str | None
+    variant: str
+
+    def __init__(
+        self,
+        input: StrPath,
+        output: StrPath | None,
+        status: Status,
+        reason: str | None = None,
+        variant: str = "",
+    ) -> None:
+        set_field = object.__setattr__
+        set_field(self, "_input", _text_or_path(input))
+        set_field(self, "_output", None if output is None else _text_or_path(output))
+        set_field(self, "status", status)
+        set_field(self, "reason", reason)
+        set_field(self, "variant", variant)
+
+    @property
+    def input(self) -> Path:
+        if isinstance(self._input, str):
+            object.__setattr__(self, "_input", Path(self._input))
+        assert isinstance(self._input, Path)
+        return self._input
+
+    @property
+    def output(self) -> Path | None:
+        if isinstance(self._output, str):
+            object.__setattr__(self, "_output", Path(self._output))
+        assert self._output is None or isinstance(self._output, Path)
+        return self._output
 
     @property
     def failed(self) -> bool:
         return self.status is Status.FAILED
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.input, self.output, self.status, self.reason, self.variant)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"OutputRecord is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"OutputRecord is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OutputRecord):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple[type[OutputRecord], tuple[object, ...]]:
+        return OutputRecord, self._fields()  # pickle and copy go through __init__
+
+    def __repr__(self) -> str:
+        return (
+            f"OutputRecord(input={self.input!r}, output={self.output!r}, status={self.status}, "
+            f"reason={self.reason!r}, variant={self.variant!r})"
+        )
+
+
+def _text_or_path(path: StrPath) -> str | Path:
+    return path if isinstance(path, str | Path) else Path(path)
 
 
 @dataclass
@@ -221,8 +287,10 @@ class _Job:
     recipe: str
     pil_format: str
 
-    def path(self, output: Path) -> Path:
-        return output / self.key
+    def path(self, output: StrPath) -> str:
+        """The output's path below ``output``, as text (``str(output / key)``)."""
+        folder = os.fspath(output)
+        return self.key if folder == os.curdir else os.path.join(folder, self.key)
 
 
 def _split_at_augment(steps: Sequence[Step]) -> tuple[list[Step], tuple[Variant, ...], list[Step]]:
@@ -241,7 +309,7 @@ class Plan:
 
     def __init__(self, options: RunOptions, inputs: Sequence[InputFile]) -> None:
         self.options = options
-        self.inputs = inputs
+        self.inputs = inputs if isinstance(inputs, InputList) else InputList(inputs)
         prefix, self.variants, suffix = _split_at_augment(options.steps)
         self._common = [
             __version__,
@@ -254,24 +322,55 @@ class Plan:
             options.allow_truncated,
         ]
         self._recipes: dict[tuple[str, str, str], str] = {}
+        self._formats: dict[str, tuple[str, str]] = {}  # input suffix -> (format, extension)
+        self._key_folders: dict[str, str] = {}  # relative folder -> its key prefix ("a/b/")
 
     def __len__(self) -> int:
         return len(self.inputs) * len(self.variants)
 
-    def job(self, index: int, variant_index: int, file: InputFile | None = None) -> _Job:
-        """Output ``variant_index`` of input ``index`` (``file``: that input, when at hand)."""
-        if file is None:
-            file = self.inputs[index]
+    def job(self, index: int, variant_index: int) -> _Job:
+        """Output ``variant_index`` of input ``index``."""
+        # Text, not PurePath: this runs for every output (planning, then again in the worker).
         variant = self.variants[variant_index]
-        pil_format, ext = _format_of(self.options.format, file)
-        name = self.options.name.format(stem=file.relative.stem, suffix=variant.suffix, ext=ext)
-        relative = file.relative.parent / name
-        _check_inside(relative, file)
+        folder, _, base = self.inputs.relative_text(index).rpartition(os.sep)
+        pil_format, ext = self._format(index)
+        name = self.options.name.format(stem=_stem(base), suffix=variant.suffix, ext=ext)
+        if _plain_name(name):
+            key = self._key_folder(folder, name, index) + name
+        else:  # --name gave folders, or an odd name: pathlib decides, as for any path
+            relative = PurePath(folder, name)
+            _check_inside(relative, self.inputs.path_text(index))
+            key = PurePosixPath(*relative.parts).as_posix()
         recipe_key = (variant.suffix, pil_format, ext)
-        if recipe_key not in self._recipes:
-            self._recipes[recipe_key] = _fingerprint([*self._common, *recipe_key])
-        key = PurePosixPath(*relative.parts).as_posix()
-        return _Job(index, variant, key, self._recipes[recipe_key], pil_format)
+        recipe = self._recipes.get(recipe_key)
+        if recipe is None:
+            recipe = self._recipes[recipe_key] = _fingerprint([*self._common, *recipe_key])
+        return _Job(index, variant, key, recipe, pil_format)
+
+    def _format(self, index: int) -> tuple[str, str]:
+        """(Pillow format, extension) of input ``index``'s outputs."""
+        requested = self.options.format
+        if requested != "same":
+            return files.OUTPUT_FORMATS[requested]
+        # With --format same the extension decides until the file is opened; an input whose
+        # content disagrees with its extension is still written in the format its name promises.
+        suffix = _suffix(os.path.basename(self.inputs.path_text(index)))
+        known = self._formats.get(suffix)
+        if known is None:
+            known = self._formats[suffix] = files.output_format(
+                "same", files.format_of_suffix(suffix), suffix
+            )
+        return known
+
+    def _key_folder(self, folder: str, name: str, index: int) -> str:
+        """The manifest key's folder part for a relative ``folder``: "" or "a/b/"."""
+        prefix = self._key_folders.get(folder)
+        if prefix is None:
+            relative = PurePath(folder)
+            _check_inside(relative / name, self.inputs.path_text(index))
+            prefix = "" if not relative.parts else relative.as_posix() + "/"
+            self._key_folders[folder] = prefix
+        return prefix
 
     def jobs(self, index: int) -> list[_Job]:
         return [self.job(index, v) for v in range(len(self.variants))]
@@ -285,12 +384,12 @@ class Plan:
         output_root = os.path.realpath(self.options.output)
         input_hashes = {  # only an input inside the output folder can be overwritten
             hash(real)
-            for real, file in self._real_inputs()
-            if file.problem is None and _inside(real, output_root)
+            for real, index in self._real_inputs()
+            if self.inputs.problem(index) is None and _inside(real, output_root)
         }
         output_hashes: set[int] = set()
         suspects: set[int] = set()
-        for real, _, _ in self._real_outputs():
+        for real, _ in self._real_outputs():
             code = hash(real)
             if code in output_hashes or code in input_hashes:
                 suspects.add(code)
@@ -298,56 +397,58 @@ class Plan:
         if suspects:
             self._confirm(suspects)
 
-    def _real_inputs(self) -> Iterator[tuple[str, InputFile]]:
+    def _real_inputs(self) -> Iterator[tuple[str, int]]:
         real_path = _RealPaths()
-        for file in self.inputs:
-            yield real_path(file.path), file
+        for index in range(len(self.inputs)):
+            yield real_path(self.inputs.path_text(index)), index
 
-    def _real_outputs(self) -> Iterator[tuple[str, _Job, InputFile]]:
+    def _real_outputs(self) -> Iterator[tuple[str, _Job]]:
         """Every output's real path (its folder resolved, its name joined: a symlink at the
         output's own place is replaced by the rename, never followed); raises for an output
         leaving the output folder."""
         options = self.options
         output_root = os.path.realpath(options.output)
-        real_folders: dict[PurePath, str] = {}
-        for index, file in enumerate(self.inputs):
-            folder = file.relative.parent
+        real_folders: dict[str, str] = {}
+        for index in range(len(self.inputs)):
+            folder = os.path.dirname(self.inputs.relative_text(index))
             if folder not in real_folders:
-                real_folder = os.path.realpath(options.output / folder)
+                real_folder = os.path.realpath(os.path.join(options.output, folder))
                 if os.path.commonpath([real_folder, output_root]) != output_root:
                     raise OutputError(  # e.g. a symlinked sub-folder of -o leading elsewhere
                         f"{options.output / folder} would leave the output folder "
                         f"{options.output} (it resolves to {real_folder})"
                     )
                 real_folders[folder] = real_folder
-            skip = len(folder.as_posix()) + 1 if folder.parts else 0  # the key's folder part
+            skip = len(folder) + 1 if folder else 0  # the key's folder part
             for variant_index in range(len(self.variants)):
-                job = self.job(index, variant_index, file)
+                job = self.job(index, variant_index)
                 # --name may give the name folders of its own
                 real = os.path.normpath(os.path.join(real_folders[folder], job.key[skip:]))
                 if not _inside(real, output_root):
                     raise OutputError(
-                        f"output name {job.key} for {file.path} would leave the output folder"
+                        f"output name {job.key} for {self.inputs.path_text(index)} would leave"
+                        " the output folder"
                     )
-                yield real, job, file
+                yield real, job
 
     def _confirm(self, suspects: set[int]) -> None:
         """The second pass: compare the real paths whose hashes repeated."""
         options = self.options
         inputs = {
-            real: file.path
-            for real, file in self._real_inputs()
-            if file.problem is None and hash(real) in suspects
+            real: self.inputs.path_text(index)
+            for real, index in self._real_inputs()
+            if self.inputs.problem(index) is None and hash(real) in suspects
         }
-        claimed: dict[str, Path] = {}
-        for real, job, file in self._real_outputs():
+        claimed: dict[str, str] = {}
+        for real, job in self._real_outputs():
             if hash(real) not in suspects:
                 continue
             path = job.path(options.output)
-            earlier = claimed.setdefault(real, file.path)
-            if earlier != file.path:
+            source_path = self.inputs.path_text(job.index)
+            earlier = claimed.setdefault(real, source_path)
+            if earlier != source_path:
                 raise OutputCollisionError(
-                    f"{earlier} and {file.path} would both be written to {path}; "
+                    f"{earlier} and {source_path} would both be written to {path}; "
                     "rename one or use --name"
                 )
             source = inputs.get(real)
@@ -365,18 +466,31 @@ def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> Plan:
     return plan
 
 
-def _format_of(requested: str, file: InputFile) -> tuple[str, str]:
-    if requested != "same":
-        return files.OUTPUT_FORMATS[requested]
-    # With --format same the extension decides until the file is opened; an input whose content
-    # disagrees with its extension is still written in the format its name promises.
-    suffix = file.path.suffix
-    return files.output_format("same", files.format_of_suffix(suffix), suffix)
+def _stem(name: str) -> str:
+    """``PurePath(name).stem`` for a file name (no separator)."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
-def _check_inside(relative: PurePath, file: InputFile) -> None:
+def _suffix(name: str) -> str:
+    """``PurePath(name).suffix`` for a file name (no separator)."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` is one path component that pathlib keeps as it is."""
+    return (
+        bool(name)
+        and name not in (os.curdir, os.pardir)
+        and os.sep not in name
+        and (os.altsep is None or os.altsep not in name)
+    )
+
+
+def _check_inside(relative: PurePath, input_path: str) -> None:
     if relative.is_absolute() or ".." in relative.parts:
-        raise OutputError(f"output name {relative} for {file.path} would leave the output folder")
+        raise OutputError(f"output name {relative} for {input_path} would leave the output folder")
 
 
 def _real(path: Path) -> Path:
@@ -594,7 +708,7 @@ def run(
         if plan:
             _make_output_folder(options.output)
             files.remove_stale_temp_files(options.output)
-            _execute(options, inputs, plan, manifest, report, on_record)
+            _execute(options, plan, manifest, report, on_record)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -612,7 +726,6 @@ def _make_output_folder(folder: Path) -> None:
 
 def _execute(
     options: RunOptions,
-    inputs: Sequence[InputFile],
     plan: Plan,
     manifest: Manifest,
     report: Report,
@@ -623,15 +736,16 @@ def _execute(
     hint = decode_hint(options.steps)
     workers = options.workers or default_workers()
     buffer = options.buffer or 2 * workers
+    inputs = plan.inputs  # read as text below: no Path objects per image
+    cwd = os.getcwd()
 
     def decode(index: int) -> _Decoded | _Failed:
-        file = inputs[index]
-        if file.problem is not None:
-            return _Failed(file.problem)
-        identity = files.file_identity(file.path)
+        problem = inputs.problem(index)
+        if problem is not None:
+            return _Failed(problem)
         try:
             loaded = files.load_image(
-                file.path,
+                inputs.path_text(index),
                 max_pixels=options.max_pixels,
                 hint=hint,
                 allow_truncated=options.allow_truncated,
@@ -643,9 +757,7 @@ def _execute(
             return _Failed(str(error))
         except Exception as error:  # an op that cannot handle this image: the image's failure
             return _Failed(f"{type(error).__name__}: {error}")
-        if identity is None:
-            return _Failed("disappeared while being read")
-        return _Decoded(image, loaded.icc_profile, identity, loaded.digest, full)
+        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
 
     # Variants of one input share its decode through the cache. A worker holds at most one
     # input in flight, and at most `buffer` inputs are ahead, so buffer + workers entries mean
@@ -655,9 +767,10 @@ def _execute(
         decoded = add_cache(decoded, cache_size=buffer + workers)
 
     def produce(variant_index: int, index: int) -> OutputRecord:
-        file = inputs[index]
-        job = plan.job(index, variant_index, file)
-        return _produce(options, manifest, job, file, decoded, after_augment)
+        job = plan.job(index, variant_index)
+        path = inputs.path_text(index)
+        source = _Source(path, files.absolute_text(path, cwd), inputs.problem(index))
+        return _produce(options, manifest, job, source, decoded, after_augment)
 
     # One pool task per input: its variants, one after the other in the same worker. (Pooling
     # single outputs of unbatch(collate(...)) would let the worker that computes a collated
@@ -692,7 +805,7 @@ def _execute(
         for index in sorted(finished):
             _count(report, finished.pop(index), options.in_place)
         try:
-            _rebase_in_place(manifest, plan, inputs, report)
+            _rebase_in_place(manifest, plan, report)
             manifest.compact()
         except OutputError:
             pass  # only tidying: the journal as it stands is valid, and failures are reported
@@ -700,11 +813,20 @@ def _execute(
             manifest.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """An input as the per-output code needs it: text, no Path objects."""
+
+    path: str
+    absolute: str  # the manifest's name for it
+    problem: str | None
+
+
 def _produce(
     options: RunOptions,
     manifest: Manifest,
     job: _Job,
-    file: InputFile,
+    file: _Source,
     decoded: Sequence[_Decoded | _Failed],
     after_augment: Sequence[Step],
 ) -> OutputRecord:
@@ -727,7 +849,7 @@ def _produce(
             if full is not None and suffix in ("_rot90", "_rot270"):
                 full = (full[1], full[0])
         image, _ = _apply(after_augment, image, full)
-        files.save_image(
+        written = files.save_image(
             image,
             path,
             format=job.pil_format,
@@ -738,7 +860,7 @@ def _produce(
             embed_icc=options.keep_icc,
             fsync=options.fsync,
         )
-        _remember(manifest, job, path, file, source)
+        _remember(manifest, job, written, file, source)
     except ImgprepError as error:
         reason = error.reason if isinstance(error, InputError) else str(error)
         return OutputRecord(file.path, None, Status.FAILED, reason, suffix)
@@ -761,16 +883,14 @@ def _count(report: Report, group: Sequence[OutputRecord], in_place: bool) -> Non
             report.replaced.append(record.input)
 
 
-def _rebase_in_place(
-    manifest: Manifest, plan: Plan, inputs: Sequence[InputFile], report: Report
-) -> None:
+def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
     """An input replaced by its own output (--in-place) is, from now on, that output: every
     output made from it records the replacement as its input, or the next run would see a
     changed input and process the processed image again."""
     if not report.replaced:
         return
     replaced = set(report.replaced)
-    for index, file in enumerate(inputs):
+    for index, file in enumerate(plan.inputs):
         if file.path not in replaced:
             continue
         jobs = plan.jobs(index)
@@ -793,14 +913,13 @@ def _rebase_in_place(
             )
 
 
-def _remember(manifest: Manifest, job: _Job, path: Path, file: InputFile, source: _Decoded) -> None:
-    written = files.file_identity(path)
-    if written is None:
-        return
+def _remember(
+    manifest: Manifest, job: _Job, written: tuple[int, int], file: _Source, source: _Decoded
+) -> None:
     manifest.record(
         Entry(
             output=job.key,
-            input=str(file.path.absolute()),
+            input=file.absolute,
             input_size=source.identity[0],
             input_mtime_ns=source.identity[1],
             input_digest=source.digest,
