@@ -522,9 +522,13 @@ def _read_input_bytes(path: StrPath) -> tuple[bytes, tuple[int, int]]:
         if not stat.S_ISREG(info.st_mode):
             raise InputError(path, "not a regular file")
         os.set_blocking(fd, True)
-        chunks = []
-        while chunk := os.read(fd, max(info.st_size + 1, 1 << 16)):  # to the end, whatever
-            chunks.append(chunk)  # the size said: a signal can cut a read short
+        # To the end, whatever the size said: a signal can cut a read short, and the file may
+        # grow. Asking one byte past the size lets the usual case end with one more, empty read.
+        chunks: list[bytes] = []
+        received = 0
+        while chunk := os.read(fd, max(info.st_size + 1 - received, 1 << 16)):
+            chunks.append(chunk)
+            received += len(chunk)
         data = b"".join(chunks)
         if len(data) != info.st_size:  # it changed while being read: describe what was read
             info = os.fstat(fd)

@@ -334,7 +334,8 @@ class Plan:
         variant = self.variants[variant_index]
         folder, _, base = self.inputs.relative_text(index).rpartition(os.sep)
         pil_format, ext = self._format(index)
-        name = self.options.name.format(stem=_stem(base), suffix=variant.suffix, ext=ext)
+        stem = _stem_and_suffix(base)[0]
+        name = self.options.name.format(stem=stem, suffix=variant.suffix, ext=ext)
         if _plain_name(name):
             key = self._key_folder(folder, name, index) + name
         else:  # --name gave folders, or an odd name: pathlib decides, as for any path
@@ -354,7 +355,7 @@ class Plan:
             return files.OUTPUT_FORMATS[requested]
         # With --format same the extension decides until the file is opened; an input whose
         # content disagrees with its extension is still written in the format its name promises.
-        suffix = _suffix(os.path.basename(self.inputs.path_text(index)))
+        suffix = _stem_and_suffix(os.path.basename(self.inputs.path_text(index)))[1]
         known = self._formats.get(suffix)
         if known is None:
             known = self._formats[suffix] = files.output_format(
@@ -466,16 +467,10 @@ def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> Plan:
     return plan
 
 
-def _stem(name: str) -> str:
-    """``PurePath(name).stem`` for a file name (no separator)."""
+def _stem_and_suffix(name: str) -> tuple[str, str]:
+    """``PurePath(name).stem`` and ``.suffix`` for a file name (no separator)."""
     dot = name.rfind(".")
-    return name[:dot] if 0 < dot < len(name) - 1 else name
-
-
-def _suffix(name: str) -> str:
-    """``PurePath(name).suffix`` for a file name (no separator)."""
-    dot = name.rfind(".")
-    return name[dot:] if 0 < dot < len(name) - 1 else ""
+    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 def _plain_name(name: str) -> bool:
