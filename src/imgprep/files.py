@@ -1109,10 +1109,8 @@ def _write_atomic(
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        if isinstance(error, OSError):
-            raise OutputError(f"{path}: {_reason_for_os_error(error, path)}") from error
         if isinstance(error, Exception):
-            raise OutputError(f"{path}: {_encoding_failure(error)}") from error
+            raise _write_failure(path, error) from error
         raise  # KeyboardInterrupt, SystemExit: cleaned up, and passed on
     if fsync:
         _fsync_folder(folder or os.curdir)
@@ -1125,8 +1123,13 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _encoding_failure(error: Exception) -> str:
-    return f"cannot encode the image ({str(error) or type(error).__name__})"
+def _write_failure(path: StrPath, error: Exception) -> OutputError:
+    """The one-line error for an output that could not be encoded or written."""
+    if isinstance(error, OSError):
+        return OutputError(f"{os.fspath(path)}: {_reason_for_os_error(error, path)}")
+    return OutputError(
+        f"{os.fspath(path)}: cannot encode the image ({str(error) or type(error).__name__})"
+    )
 
 
 # Outputs up to this many bytes of pixels are encoded in memory and written with one call
@@ -1223,10 +1226,8 @@ def save_image(
     encoded = io.BytesIO()
     try:
         write(encoded)
-    except OSError as error:
-        raise OutputError(f"{os.fspath(path)}: {_reason_for_os_error(error, path)}") from error
     except Exception as error:
-        raise OutputError(f"{os.fspath(path)}: {_encoding_failure(error)}") from error
+        raise _write_failure(path, error) from error
     return _write_atomic(path, encoded.getbuffer(), fsync, root)
 
 
