@@ -495,6 +495,38 @@ def test_every_exif_orientation_loads_upright(hard: dict[str, Path], orientation
     assert loaded.image.getexif().get(0x0112) is None
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_decoded_jpeg_is_turned_upright_without_a_copy(
+    hard: dict[str, Path], monkeypatch: pytest.MonkeyPatch, orientation: int
+) -> None:
+    # A copy of a camera-size decode costs as much as a resize step; a single-frame JPEG has
+    # let go of its stream after decoding, so it is turned in place.
+    copies: list[Image.Image] = []
+    copy = Image.Image.copy
+
+    def counting_copy(image: Image.Image) -> Image.Image:
+        copies.append(image)
+        return copy(image)
+
+    monkeypatch.setattr(Image.Image, "copy", counting_copy)
+    loaded = files.load_image(hard[f"orientation_{orientation}"])
+    monkeypatch.undo()
+    assert copies == []
+    assert loaded.image.size == ORIENTED_UPRIGHT_SIZE
+    assert mean_abs_diff(loaded.image, oriented_upright()) < 3
+    assert getattr(loaded.image, "fp", None) is None  # no stream, so no input bytes, kept
+
+
+def test_a_multi_frame_input_is_copied_away_from_its_stream(tmp_path: Path) -> None:
+    path = tmp_path / "two.gif"
+    frames = [Image.new("L", (8, 8), 40), Image.new("L", (8, 8), 200)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    loaded = files.load_image(path)
+    assert loaded.frames == 2
+    assert not isinstance(loaded.image, ImageFile.ImageFile)  # a plain copy: no stream behind
+    assert loaded.image.convert("L").getpixel((0, 0)) == 40
+
+
 def test_cmyk_jpeg_comes_back_in_its_colours(hard: dict[str, Path]) -> None:
     loaded = files.load_image(hard["cmyk_jpeg"])
     assert (loaded.decoded_mode, loaded.image.mode) == ("CMYK", "RGB")
