@@ -14,7 +14,6 @@ This module imports neither Pillow nor Typer: it is read on every start-up.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +86,8 @@ def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {path}: permission denied") from None
     except OSError as error:
         raise UsageError(f"cannot read config file {path}: {error.strerror}") from error
+    import tomllib  # here, not at the top: most runs have no config file (3 ms of start-up)
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
