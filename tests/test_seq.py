@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 from imgprep.errors import EvaluationError
 from imgprep.seq import add_cache, collate, concatenate, prefetch, smap, unbatch
+from imgprep.seq._futures import POLL_SECONDS, wait_for
 
 DEADLINE_SECONDS = 10.0  # only reached when a test is failing
 LIBRARY_DOC = Path(__file__).resolve().parent.parent / "docs" / "library.md"
@@ -564,6 +566,29 @@ def test_prefetch_reports_the_failing_item_without_hanging_or_leaving_threads() 
     assert prefetch_threads() == []  # joined before the error was raised
     with pytest.raises(StopIteration):
         next(iterator)
+
+
+@pytest.mark.parametrize("outcome", ["value", "TimeoutError"])
+def test_wait_for_outlasts_its_polls_and_passes_on_the_item_s_own_timeout_error(
+    outcome: str,
+) -> None:
+    # wait_for polls with timed waits; a TimeoutError stored in the future is the item's
+    # failure, to raise, not the end of one poll, to wait on forever.
+    future: Future[int] = Future()
+    if outcome == "value":
+        finish = partial(future.set_result, 7)
+    else:
+        finish = partial(future.set_exception, TimeoutError("the item's own"))
+    timer = threading.Timer(2.5 * POLL_SECONDS, finish)
+    timer.start()
+    try:
+        if outcome == "value":
+            assert wait_for(future) == 7
+        else:
+            with pytest.raises(TimeoutError, match="the item's own"):
+                wait_for(future)
+    finally:
+        timer.join()
 
 
 def test_ctrl_c_while_waiting_stops_promptly_and_cancels_queued_work() -> None:

@@ -28,6 +28,10 @@ __all__ = ["MANIFEST_NAME", "Entry", "Manifest"]
 
 MANIFEST_NAME = ".imgprep-manifest.jsonl"
 
+# One encoder for every line (json.dumps with options builds a new one per call); encoding
+# keeps no state between calls, so worker threads share it.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -71,7 +75,7 @@ class Manifest:
             return self._entries.get(output)
 
     def record(self, entry: Entry) -> None:
-        line = json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
+        line = _LINE_ENCODER.encode(vars(entry))
         with self._lock:
             if entry.output in self._entries:
                 self._entries[entry.output] = entry  # a later lookup must see the new one
@@ -117,10 +121,7 @@ class Manifest:
             self._rewrite(_parse(files.read_text(self.path))[0])
 
     def _rewrite(self, entries: dict[str, Entry]) -> None:
-        lines = [
-            json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":"))
-            for entry in entries.values()
-        ]
+        lines = [_LINE_ENCODER.encode(vars(entry)) for entry in entries.values()]
         files.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
         self._lines_on_disk = len(lines)
 

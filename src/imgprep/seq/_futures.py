@@ -20,6 +20,10 @@ POLL_SECONDS = 0.1
 def wait_for(future: Future[V]) -> V:
     """The result of ``future`` (or its exception raised); ``CancelledError`` if cancelled."""
     while True:
-        done, _ = concurrent.futures.wait([future], timeout=POLL_SECONDS)
-        if done:
-            return future.result()
+        try:
+            # result() waits on the future's own condition: a few calls per wait, where
+            # concurrent.futures.wait() builds and removes a waiter object each time.
+            return future.result(timeout=POLL_SECONDS)
+        except concurrent.futures.TimeoutError:
+            if future.done():  # the item itself raised TimeoutError (or just finished)
+                return future.result()
