@@ -1300,9 +1300,7 @@ class LineLog:
                 if self._fd is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-                written = os.write(self._fd, payload)
-                while written < len(payload):  # only on a nearly full disk; then it errors next
-                    written += os.write(self._fd, payload[written:])
+                _write_all(self._fd, payload)  # one write, unless the disk is nearly full
             except OSError as error:
                 raise OutputError(
                     f"{self.path}: {_reason_for_os_error(error, self.path)}"

@@ -897,7 +897,7 @@ def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
             manifest.record(
                 Entry(
                     output=job.key,
-                    input=str(file.path.absolute()),
+                    input=files.absolute_text(file.path),
                     input_size=identity[0],
                     input_mtime_ns=identity[1],
                     input_digest="",
