@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
 
@@ -1063,7 +1064,7 @@ def test_os_failure_gives_a_clear_error_and_keeps_the_old_output(
         real_save = ImageFile._save
 
         def half_then_fail(im: Image.Image, fp: io.BufferedWriter, *args: object) -> None:
-            fp.write(b"\x89PNG partial")
+            fp.write(zlib.compress(b"partial rows", 0)[:9])  # the start of real pixel data
             fail()
 
         assert real_save is not None

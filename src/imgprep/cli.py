@@ -256,8 +256,8 @@ def imgprep(
             metavar="N",
             min=0,
             max=9,
-            help="PNG zlib level 0-9: lower is faster and larger.",
-            show_default="6",
+            help="PNG deflate level 0-9 (zlib-ng): lower is faster and larger.",
+            show_default="7, the size of Pillow's default",
         ),
     ] = None,
     optimize: Annotated[

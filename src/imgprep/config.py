@@ -36,11 +36,15 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# PNG pixels are deflated by zlib-ng (see png.py), whose level 7 gives photos the size Pillow's
+# default (zlib level 6) gives them, 1.5 times faster; its level 6 is 3-4% larger.
+PNG_COMPRESS_LEVEL = 7
+
 # Defaults of the global options that a config file may override, with the type each must have.
 DEFAULTS: dict[str, Any] = {
     "format": "same",
     "quality": None,  # None: the encoder's own default (Pillow: JPEG 75, WebP 80)
-    "png_compress_level": 6,  # Pillow's default
+    "png_compress_level": PNG_COMPRESS_LEVEL,  # see above
     "optimize": False,
     "name": "{stem}{suffix}.{ext}",
     "workers": None,  # None: default_workers()

@@ -37,7 +37,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from imgprep import __version__, files, ops
-from imgprep.config import MAX_PIXELS, default_workers
+from imgprep.config import MAX_PIXELS, PNG_COMPRESS_LEVEL, default_workers
 from imgprep.errors import (
     ImgprepError,
     InputError,
@@ -86,7 +86,7 @@ class RunOptions:
     recursive: bool = False
     format: str = "same"
     quality: int | None = None
-    png_compress_level: int = 6
+    png_compress_level: int = PNG_COMPRESS_LEVEL
     optimize: bool = False
     name: str = "{stem}{suffix}.{ext}"
     workers: int | None = None  # None: the CPUs available
