@@ -19,6 +19,7 @@ class Job:
     output_dir: Path
     size: tuple[int, int]
     workers: int
+    png_writer: str  # "pillow" (Image.save) or "imgprep" (imgprep.png.save_png, zlib-ng)
 
 
 def parse_job(description: str) -> Job:
@@ -28,11 +29,17 @@ def parse_job(description: str) -> Job:
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--size", default="200x200", help="output size WxH (cover: crop + resize)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--png-writer",
+        choices=["pillow", "imgprep"],
+        default="pillow",
+        help="imgprep: deflate with zlib-ng at imgprep's default level, as imgprep writes PNGs",
+    )
     args = parser.parse_args()
     width, height = (int(part) for part in args.size.split("x"))
     args.output_dir.mkdir(parents=True, exist_ok=True)
     inputs = sorted(args.input_dir.glob("*.jpg"))
-    return Job(inputs, args.output_dir, (width, height), args.workers)
+    return Job(inputs, args.output_dir, (width, height), args.workers, args.png_writer)
 
 
 def cover_box(size: tuple[int, int], target: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -60,6 +67,18 @@ def tutorial_ops(image: Image.Image) -> Image.Image:
     return ImageOps.autocontrast(ImageOps.grayscale(image), cutoff=3)
 
 
-def save_pair(image: Image.Image, mirrored: Image.Image, output_dir: Path, stem: str) -> None:
-    image.save(output_dir / f"{stem}.png")
-    mirrored.save(output_dir / f"{stem}_mirror.png")
+def save_pair(
+    image: Image.Image, mirrored: Image.Image, output_dir: Path, stem: str, writer: str = "pillow"
+) -> None:
+    for picture, path in (
+        (image, output_dir / f"{stem}.png"),
+        (mirrored, output_dir / f"{stem}_mirror.png"),
+    ):
+        if writer == "pillow":
+            picture.save(path)
+        else:  # what imgprep writes: no ICC chunk (an RGB profile does not fit grey pixels)
+            from imgprep.config import PNG_COMPRESS_LEVEL
+            from imgprep.png import save_png
+
+            with open(path, "wb") as stream:
+                save_png(picture, stream, compress_level=PNG_COMPRESS_LEVEL, icc_profile=None)

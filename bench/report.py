@@ -19,6 +19,17 @@ class RowResult:
     note: str = ""
     runs: list[Measurement] = field(default_factory=list)
     error: str | None = None
+    output_bytes: int | None = None  # outputs of the last run: files on disk
+    pixel_bytes: int | None = None  # ... of which compressed pixels (PNG IDAT payloads)
+
+    @property
+    def output_cell(self) -> str:
+        if self.output_bytes is None or self.pixel_bytes is None:
+            return ""
+        files, pixels = (
+            count * self.scale / (1 << 20) for count in (self.output_bytes, self.pixel_bytes)
+        )
+        return f"{files:.1f} ({pixels:.1f})"
 
     @property
     def median(self) -> Measurement | None:
@@ -81,8 +92,9 @@ def _cell(value: float, digits: int = 2) -> str:
 def rows_table(rows: Sequence[RowResult], floor: RowResult | None) -> list[str]:
     floor_wall = floor.median.wall_s if floor and floor.median else None
     lines = [
-        "| command | files | wall s | CPU s | peak MiB | wall vs floor | runs |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| command | files | wall s | CPU s | peak MiB | output MiB (pixels) | wall vs floor "
+        "| runs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         label = row.label + (
@@ -90,13 +102,15 @@ def rows_table(rows: Sequence[RowResult], floor: RowResult | None) -> list[str]:
         )
         middle = row.median
         if middle is None:
-            lines.append(f"| {label} | {row.files} | skipped: {row.error or 'not run'} | | | | 0 |")
+            lines.append(
+                f"| {label} | {row.files} | skipped: {row.error or 'not run'} | | | | | 0 |"
+            )
             continue
         versus = f"{middle.wall_s / floor_wall:.2f}x" if floor_wall else ""
         files = round(row.files * row.scale)
         lines.append(
             f"| {label} | {files} | {_cell(middle.wall_s)} | {_cell(middle.cpu_s)} "
-            f"| {_cell(middle.peak_mib, 1)} | {versus} | {len(row.runs)} |"
+            f"| {_cell(middle.peak_mib, 1)} | {row.output_cell} | {versus} | {len(row.runs)} |"
         )
     return lines
 
