@@ -696,9 +696,10 @@ def document_sections(
         "range to 0..255, `vips copy` and `vips flip horizontal` to PNG.",
         "- The floor decodes with `draft('L', size)` (the JPEG decoder's DCT scaling straight to "
         "grayscale), resizes (cover, bicubic) and writes the same image twice: no autocontrast, "
-        "no mirror. imgprep is held to 1.10x of it. It is not a hard lower bound: the Pillow "
-        "pool does more work yet lands within noise of it (even below it in CPU time), because "
-        "PNG encoding, two thirds to three quarters of the CPU time of every Pillow row, runs at "
+        "no mirror, and Pillow's PNG writer. imgprep is held to 1.10x of it, and runs below it "
+        "because its own PNG writer deflates faster (³). The floor is not a hard lower bound even "
+        "for the Pillow rows: the Pillow pool does more work yet lands within noise of it, "
+        "because PNG encoding, about three quarters of the CPU time of every Pillow row, runs at "
         "a speed that depends on the pixels, and these unstretched images encode a little slower "
         "than the autocontrasted ones.",
         "- ³ imgprep deflates PNG pixels with zlib-ng at level 7, where its files are no larger "
