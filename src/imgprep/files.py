@@ -1213,9 +1213,9 @@ def save_image(
 
     Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80), except that
     PNG pixels are deflated by zlib-ng at ``png_compress_level`` (``png.save_png``; the default
-    7 writes files the size of Pillow's level 6). Images of
-    up to ``ENCODE_IN_MEMORY_MAX_BYTES`` of pixels are encoded in memory first and written with
-    one call; larger ones are streamed to the temporary file.
+    7 writes files the size of Pillow's level 6). Images of up to ``ENCODE_IN_MEMORY_MAX_BYTES``
+    of pixels are encoded in memory first and written with one call; larger ones are streamed
+    to the temporary file.
     """
     given_mode = image.mode
     image = _adapt_mode(image, format)
