@@ -29,6 +29,8 @@ from typing import IO, Any, cast
 
 from PIL import Image
 
+from imgprep.config import PNG_COMPRESS_LEVEL
+
 __all__ = ["save_png"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -48,7 +50,11 @@ _PILLOW_ONLY = ("optimize", "dictionary", "save_all")
 
 
 def save_png(
-    image: Image.Image, stream: IO[bytes], *, compress_level: int = 6, **options: Any
+    image: Image.Image,
+    stream: IO[bytes],
+    *,
+    compress_level: int = PNG_COMPRESS_LEVEL,
+    **options: Any,
 ) -> None:
     """Write ``image`` to ``stream`` as PNG, as ``image.save(stream, "PNG", compress_level=...,
     **options)`` would, with the pixels deflated by zlib-ng instead of zlib.
