@@ -703,10 +703,11 @@ def document_sections(
         "a speed that depends on the pixels, and these unstretched images encode a little slower "
         "than the autocontrasted ones.",
         "- ³ imgprep deflates PNG pixels with zlib-ng at level 7, where its files are no larger "
-        'than Pillow\'s default (zlib level 6) ones; see docs/cli.md, "Encoder trade-offs". Every '
-        "other row writes with Pillow's `Image.save` at its defaults, so the issue's floor and the "
-        "Pillow pool pay zlib's slower deflate. The `floor-zlib-ng` row is the floor with "
-        "imgprep's writer (`floor.py --png-writer imgprep`), for imgprep's own overhead. The "
+        'than Pillow\'s default (zlib level 6) ones; see docs/cli.md, "Encoder trade-offs". The '
+        "other Python rows write with Pillow's `Image.save` at its defaults, so the issue's "
+        "floor and the Pillow pool pay zlib's slower deflate. The `floor-zlib-ng` row is the "
+        "floor with imgprep's writer (`floor.py --png-writer imgprep`), for imgprep's own "
+        "overhead. The "
         "output column gives the outputs' total size and, in brackets, their compressed pixels "
         "(IDAT payloads): the Pillow rows also carry the inputs' 2.6 KiB RGB ICC profile in every "
         "grey PNG, which imgprep drops as not matching grey pixels; compare the bracketed figures "
