@@ -831,7 +831,8 @@ def _produce(
     if (
         not options.force
         and file.problem is None
-        and manifest.is_current(job.key, path, file.path, job.recipe)
+        # the absolute name: is_current compares it with the manifest's as it is, no getcwd
+        and manifest.is_current(job.key, path, file.absolute, job.recipe)
     ):
         return OutputRecord(file.path, path, Status.UP_TO_DATE, variant=suffix)
     source = decoded[job.index]  # decodes now, unless another variant already did
