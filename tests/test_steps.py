@@ -1,4 +1,4 @@
-"""The step table and step-token parsing (the CLI's grammar without Typer)."""
+"""The step table, the step model's effects, and the one parser of step words."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from PIL import Image
 
 from imgprep import ops
 from imgprep.errors import UsageError
-from imgprep.steps import STEPS, make_step, parse_steps, split_step_tokens
+from imgprep.steps import STEPS, Colour, Geometry, make_step, parse_steps
 
 
 def test_every_step_has_help_and_an_example():
@@ -29,52 +29,77 @@ def test_each_steps_example_parses(name):
     assert step.name == name
 
 
-def test_split_at_step_names():
-    tokens = ["resize", "200x200", "--mode", "cover", "grayscale"]
-    tokens += ["autocontrast", "--cutoff", "3", "augment", "--mirror"]
-    assert split_step_tokens(tokens) == [
-        ("resize", ["--mode", "cover", "--", "200x200"]),
-        ("grayscale", []),
-        ("autocontrast", ["--cutoff", "3"]),
-        ("augment", ["--mirror"]),
+def test_words_are_cut_at_step_names():
+    steps = parse_steps(
+        "resize 200x200 --mode cover grayscale autocontrast --cutoff 3 augment --mirror"
+    )
+    assert [s.describe() for s in steps] == [
+        "resize 200x200 --mode cover",
+        "grayscale",
+        "autocontrast --cutoff 3",
+        "augment --mirror",
     ]
 
 
 def test_an_option_value_is_never_taken_for_a_step():
-    # rotate's positional and augment's --rotate value are numbers; --fill takes the next word
-    assert split_step_tokens(["rotate", "-90", "--fill", "white", "flip"]) == [
-        ("rotate", ["--fill", "white", "--", "-90"]),
-        ("flip", []),
-    ]
-    assert split_step_tokens(["resize", "--mode=cover", "100", "mirror"]) == [
-        ("resize", ["--mode=cover", "--", "100"]),
-        ("mirror", []),
-    ]
+    # rotate's positional is a negative number; --fill takes the next word, whatever it is
+    rotate, flip = parse_steps(["rotate", "-90", "--fill", "white", "flip"])
+    assert rotate.option_dict == {"degrees": -90.0, "fill": "white"}
+    assert flip.name == "flip"
+    resize, mirror = parse_steps(["resize", "--mode=cover", "100", "mirror"])
+    assert resize.option_dict["mode"] == "cover" and mirror.name == "mirror"
 
 
 @pytest.mark.parametrize(
-    ("tokens", "message"),
+    ("words", "message"),
     [
-        (["200x200"], "expected a step name, not '200x200'"),
-        (["grayscale", "200"], "unknown step '200' after 'grayscale'"),
-        (["resize", "10", "20"], "unknown step '20' after 'resize'"),
+        ("200x200", "unknown step '200x200'; steps are: resize, grayscale"),
+        ("resise 20", "unknown step 'resise'; did you mean resize?"),
+        ("grayscale 200", "unknown step '200' after 'grayscale'"),
+        ("resize 10 20", "unknown step '20' after 'resize'"),
+        ("resize 10 grayscal", "unknown step 'grayscal' after 'resize'; did you mean grayscale?"),
+        ("resize 10 --moed cover", "resize: no option --moed; did you mean --mode?"),
+        ("grayscale --mode cover", "grayscale: no option --mode; it takes no options"),
+        ("resize 10 --mode", "resize --mode: needs a value, one of fit, cover, pad, stretch"),
+        ("resize 10 --mode squash", "resize --mode: must be one of fit, cover, pad, stretch"),
+        ("resize 10 --only-shrink=yes", "resize --only-shrink: is a flag and takes no value"),
+        ("resize 0x5", "resize SIZE: size must be positive, not '0x5'"),
+        ("resize", "resize: missing SIZE"),
+        ("rotate 15 --fill blurple", "rotate --fill: colour must be a CSS name"),
+        ("rotate 90 --fill blurple", "rotate --fill: colour must be a CSS name"),
+        ("resize 9 --mode pad --pad-color nope", "resize --pad-color: colour must be"),
+        ("resize 9 --pad-color red", "resize: --pad-color only applies with --mode pad"),
+        ("resize 200x --mode cover", "resize: --mode cover needs both sides of the box"),
+        ("autocontrast --cutoff 60", "autocontrast --cutoff: cutoff must be in [0, 50), not 60"),
+        ("autocontrast --cutoff nan", "autocontrast --cutoff: cutoff must be in [0, 50)"),
+        ("augment", "augment: augment needs at least one of --mirror, --flip, --rotate"),
+        ("augment --rotate 45", "augment --rotate: rotations must be 90, 180 or 270, not 45"),
     ],
 )
-def test_split_errors(tokens, message):
-    with pytest.raises(UsageError, match=message):
-        split_step_tokens(tokens)
+def test_refusals_name_the_step_and_the_option(words, message):
+    with pytest.raises(UsageError) as raised:
+        parse_steps(words)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_global_option_after_a_step_says_where_it_goes():
+    from imgprep._step_parse import parse_step_tokens
+
+    with pytest.raises(UsageError, match="-o is a global option: global options go before"):
+        parse_step_tokens(["resize", "64", "-o", "out"], global_options={"-o", "--output"})
 
 
 def test_parse_steps_binds_values_and_describes_them_back():
     steps = parse_steps(
-        "resize 200x --mode cover --only-shrink autocontrast --cutoff 2.5 rotate -90"
+        "resize 200x --mode fit --only-shrink autocontrast --cutoff 2.5 rotate -90"
     )
     assert [s.name for s in steps] == ["resize", "autocontrast", "rotate"]
     assert steps[0].option_dict["size"] == ops.Size(200, None)
     assert steps[0].option_dict["only_shrink"] is True
     assert steps[1].option_dict["cutoff"] == 2.5
     assert [s.describe() for s in steps] == [
-        "resize 200x --mode cover --only-shrink",
+        "resize 200x --only-shrink",
         "autocontrast --cutoff 2.5",
         "rotate -90",
     ]
@@ -88,9 +113,10 @@ def test_steps_apply_their_op():
     assert result.tobytes() == expected.tobytes()
 
 
-def test_augment_variants_and_suffixes():
+def test_augment_variants_suffixes_and_their_effects():
     [augment] = parse_steps("augment --rotate 270,90 --flip --mirror")
     assert [v.suffix for v in augment.variants] == ["", "_mirror", "_flip", "_rot90", "_rot270"]
+    assert [v.effects.swaps_axes for v in augment.variants] == [False, False, False, True, True]
     with pytest.raises(TypeError, match="fans out"):
         augment(Image.new("L", (2, 2)))
 
@@ -101,16 +127,55 @@ def test_recipes_differ_when_options_differ():
 
 
 @pytest.mark.parametrize(
+    ("words", "geometry", "colour", "swaps", "scale_invariant"),
+    [
+        ("resize 10", Geometry.RESAMPLE, Colour.NEUTRAL, False, True),
+        ("grayscale", Geometry.KEEP, Colour.TO_GREY, False, True),
+        ("autocontrast", Geometry.KEEP, Colour.READS, False, False),
+        ("equalize", Geometry.KEEP, Colour.READS, False, False),
+        ("mirror", Geometry.MOVE, Colour.NEUTRAL, False, True),
+        ("flip", Geometry.MOVE, Colour.NEUTRAL, False, True),
+        ("rotate 90", Geometry.MOVE, Colour.NEUTRAL, True, True),
+        ("rotate -90", Geometry.MOVE, Colour.NEUTRAL, True, True),
+        ("rotate 180", Geometry.MOVE, Colour.NEUTRAL, False, True),
+        ("rotate 15", Geometry.OTHER, Colour.READS, False, False),
+    ],
+)
+def test_each_step_says_what_it_does(words, geometry, colour, swaps, scale_invariant):
+    [step] = parse_steps(words)
+    assert step.effects.geometry is geometry
+    assert step.effects.colour is colour
+    assert step.effects.swaps_axes is swaps
+    assert step.effects.scale_invariant is scale_invariant
+
+
+@pytest.mark.parametrize("words", ["resize 300x200", "resize 300x200 --mode cover", "resize x50"])
+def test_a_resample_step_maps_sizes_as_it_resizes(words):
+    [step] = parse_steps(words)
+    image = Image.new("RGB", (640, 427))
+    assert step.effects.scaled_size is not None
+    scaled = step.effects.scaled_size(image.size)
+    assert scaled == ops.scaled_size(image.size, step.option_dict["size"], step.option_dict["mode"])
+    # fit and one-sided boxes are the scaled size itself
+    if step.option_dict["mode"] == "fit":
+        assert step(image).size == scaled
+
+
+def test_resample_from_gives_the_full_images_geometry_and_only_resample_steps_have_it():
+    [resize, mirror] = parse_steps("resize 100x100 --mode cover mirror")
+    reduced = Image.new("RGB", (320, 214))  # 1/2 of 640x427, rounded up
+    assert resize.resample_from(reduced, (640, 427)).size == (100, 100)
+    with pytest.raises(TypeError, match="does not resample"):
+        mirror.resample_from(reduced, (640, 427))
+
+
+@pytest.mark.parametrize(
     ("name", "values", "message"),
     [
         ("nope", {}, "unknown step 'nope'"),
-        ("resize", {}, "step 'resize' needs SIZE"),
+        ("resize", {}, "resize: missing SIZE"),
         ("resize", {"size": "10", "speed": 3}, "step 'resize' has no option 'speed'"),
-        (
-            "resize",
-            {"size": "10", "mode": "zoom"},
-            "--mode must be one of fit, cover, pad, stretch",
-        ),
+        ("resize", {"size": "10", "mode": "zoom"}, "must be one of fit, cover, pad, stretch"),
         ("rotate", {"degrees": "nan"}, "degrees must be a finite number"),
         ("augment", {"rotate": "90,90"}, "rotation 90 is given twice"),
     ],
@@ -118,3 +183,8 @@ def test_recipes_differ_when_options_differ():
 def test_make_step_errors(name, values, message):
     with pytest.raises(UsageError, match=message):
         make_step(name, **values)
+
+
+def test_make_step_takes_parsed_values_too():
+    step = make_step("resize", size=ops.Size(20, 10), mode="stretch")
+    assert step(Image.new("L", (5, 5))).size == (20, 10)

@@ -19,7 +19,15 @@ from typing import Any
 
 from imgprep.errors import UsageError
 
-__all__ = ["DEFAULTS", "MAX_PIXELS", "default_workers", "load_user_defaults", "user_config_path"]
+__all__ = [
+    "DEFAULTS",
+    "FORMATS",
+    "MAX_PIXELS",
+    "canonical_format",
+    "default_workers",
+    "load_user_defaults",
+    "user_config_path",
+]
 
 APP_NAME = "imgprep"
 
@@ -39,6 +47,21 @@ def default_workers() -> int:
 # PNG pixels are deflated by zlib-ng (see png.py), whose level 7 gives photos the size Pillow's
 # default (zlib level 6) gives them, 1.5 times faster; its level 6 is 3-4% larger.
 PNG_COMPRESS_LEVEL = 7
+
+# --format names ("same" keeps each input's format), and the other spellings accepted for them.
+FORMATS = ("same", "png", "jpeg", "webp", "tiff")
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+
+
+def canonical_format(name: str) -> str:
+    """``name`` as one of ``FORMATS`` (any case; ``jpg`` and ``tif`` are aliases)."""
+    key = name.lower()
+    key = FORMAT_ALIASES.get(key, key)
+    if key not in FORMATS:
+        known = ", ".join(FORMATS)
+        raise UsageError(f"--format must be one of {known} (or jpg, tif), not {name!r}")
+    return key
+
 
 # Defaults of the global options that a config file may override, with the type each must have.
 DEFAULTS: dict[str, Any] = {
@@ -107,5 +130,10 @@ def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
             raise UsageError(
                 f"config file {path}: {key} must be {expected[0].__name__}, not {value!r}"
             )
+        if key == "format":
+            try:
+                value = canonical_format(value)
+            except UsageError as error:
+                raise UsageError(f"config file {path}: {error}") from None
         values[key] = value
     return values

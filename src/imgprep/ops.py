@@ -40,6 +40,8 @@ __all__ = [
     "SizeLike",
     "auto_orient",
     "autocontrast",
+    "check_color",
+    "check_cutoff",
     "equalize",
     "flip",
     "grayscale",
@@ -264,6 +266,18 @@ def _fill_value(mode: str, color: Color | None, option: str) -> float | tuple[fl
         return ImageColor.getcolor(color, mode)
     except ValueError as error:
         raise UsageError(f"{option} must be a colour Pillow knows, not {color!r}") from error
+
+
+def check_color(color: str) -> str:
+    """``color`` when ``PIL.ImageColor`` knows it (``red``, ``#rrggbb``, ``hsl(...)``)."""
+    try:
+        ImageColor.getrgb(color)
+    except ValueError:
+        raise UsageError(
+            f"colour must be a CSS name (red), #rgb, #rrggbb, #rrggbbaa or rgb(...), "
+            f"not {color!r}"
+        ) from None
+    return color
 
 
 def _rgb_to_cmyk(rgb: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -491,7 +505,8 @@ def grayscale(image: Image.Image) -> Image.Image:
     return grey
 
 
-def _check_cutoff(cutoff: float) -> float:
+def check_cutoff(cutoff: float) -> float:
+    """``cutoff`` when it is a valid autocontrast cutoff (``0 <= cutoff < 50``)."""
     valid = isinstance(cutoff, int | float) and not isinstance(cutoff, bool)
     if not valid or not 0 <= cutoff < 50:
         raise UsageError(f"cutoff must be in [0, 50), not {cutoff!r}")
@@ -511,7 +526,7 @@ def autocontrast(image: Image.Image, cutoff: float = 0) -> Image.Image:
     cutoff the range is found from Pillow's 256-bin histogram, so to within 1/255 of it).
     1: already full contrast, an unchanged copy.
     """
-    cutoff = _check_cutoff(cutoff)
+    cutoff = check_cutoff(cutoff)
     return _map_tones(
         image,
         lambda bands, mask: _stretch_8bit(bands, cutoff, mask),

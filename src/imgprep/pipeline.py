@@ -36,8 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from imgprep import __version__, files, ops
-from imgprep.config import MAX_PIXELS, PNG_COMPRESS_LEVEL, default_workers
+from imgprep import files
+from imgprep._shrink import apply_steps, decode_hint
+from imgprep._version import __version__
+from imgprep.config import DEFAULTS, canonical_format, default_workers, load_user_defaults
 from imgprep.errors import (
     ImgprepError,
     InputError,
@@ -65,7 +67,6 @@ __all__ = [
 ]
 
 NAME_FIELDS = ("stem", "suffix", "ext")
-FORMATS = ("same", *files.OUTPUT_FORMATS)
 
 
 class Status(enum.Enum):
@@ -84,25 +85,31 @@ class RunOptions:
     input_paths: Sequence[str] = ()  # explicit file paths (e.g. read from stdin): a relative
     # path keeps its folders under the output folder, like rsync --files-from
     recursive: bool = False
-    format: str = "same"
-    quality: int | None = None
-    png_compress_level: int = PNG_COMPRESS_LEVEL
-    optimize: bool = False
-    name: str = "{stem}{suffix}.{ext}"
-    workers: int | None = None  # None: the CPUs available
-    buffer: int | None = None  # None: 2 x workers
+    # the settings a config file may change: their defaults live in config.DEFAULTS
+    format: str = DEFAULTS["format"]
+    quality: int | None = DEFAULTS["quality"]
+    png_compress_level: int = DEFAULTS["png_compress_level"]
+    optimize: bool = DEFAULTS["optimize"]
+    name: str = DEFAULTS["name"]
+    workers: int | None = DEFAULTS["workers"]  # None: the CPUs available
+    buffer: int | None = DEFAULTS["buffer"]  # None: 2 x workers
+    max_pixels: int | None = DEFAULTS["max_pixels"]
     force: bool = False
     fail_fast: bool = False
     in_place: bool = False
-    max_pixels: int | None = MAX_PIXELS
     allow_truncated: bool = False
     keep_icc: bool = True
     fsync: bool = False
 
+    @classmethod
+    def from_settings(cls, **given: Any) -> RunOptions:
+        """The options of a run: the user's config file (see ``config``) as defaults,
+        ``given`` on top. The command line builds its runs this way."""
+        return cls(**{**load_user_defaults(), **given})
+
     def validate(self) -> None:
         """Raise ``UsageError`` for values no run could use (the CLI checks types already)."""
-        if self.format not in FORMATS:
-            raise UsageError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        canonical_format(self.format)
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise UsageError(f"quality must be in 1..100, not {self.quality}")
         if not 0 <= self.png_compress_level <= 9:
@@ -350,7 +357,7 @@ class Plan:
 
     def _format(self, index: int) -> tuple[str, str]:
         """(Pillow format, extension) of input ``index``'s outputs."""
-        requested = self.options.format
+        requested = canonical_format(self.options.format)
         if requested != "same":
             return files.OUTPUT_FORMATS[requested]
         # With --format same the extension decides until the file is opened; an input whose
@@ -496,90 +503,6 @@ def _fingerprint(parts: list[Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def decode_hint(steps: Sequence[Step]) -> Callable[[tuple[int, int]], DecodeHint | None]:
-    """What to ask of the decoder for an upright image of a given size, given the steps.
-
-    Geometry-only steps (mirror, flip, quarter turns, augment) may come before the first
-    ``resize``; its target then bounds the decode size, for every variant (a quarter-turned
-    variant needs the other axis). Grayscale decode is asked when ``grayscale`` comes before
-    any step that looks at colour (autocontrast, equalize, a rotation that fills corners).
-    """
-    mode: str | None = None
-    for step in steps:
-        if step.name == "grayscale":
-            mode = "L"
-            break
-        if step.name != "resize" and _axis_swaps(step) is None:
-            break
-    swaps = {False}  # for each path through the steps: does it swap width and height?
-    for step in steps:
-        if step.name == "resize":
-            options = step.option_dict
-            return functools.partial(
-                _hint_for_resize,
-                mode,
-                options["size"],
-                options["mode"],
-                options["only_shrink"],
-                frozenset(swaps),
-            )
-        if step.name == "grayscale":
-            continue
-        step_swaps = _axis_swaps(step)
-        if step_swaps is None:
-            break
-        swaps = {before != now for before in swaps for now in step_swaps}
-    return functools.partial(_hint_mode_only, mode)
-
-
-def _axis_swaps(step: Step) -> set[bool] | None:
-    """For a step that only moves pixels: whether each of its outputs swaps the axes; else None."""
-    if step.name in ("mirror", "flip"):
-        return {False}
-    if step.name == "rotate":
-        degrees = float(step.option_dict["degrees"])
-        return {degrees % 180 != 0} if degrees % 90 == 0 else None
-    if step.variants:
-        return {variant.suffix in ("_rot90", "_rot270") for variant in step.variants}
-    return None
-
-
-def _hint_mode_only(mode: str | None, size: tuple[int, int]) -> DecodeHint | None:
-    return DecodeHint(mode=mode) if mode else None
-
-
-# How much larger than the resize target a reduced decode must stay, per DCT scale. libjpeg's
-# 1/2 and 1/4 scalings filter well; 1/8 keeps only each block's average and aliases on fine
-# detail. Measured on the sample photos (tests/test_pipeline.py): with these gaps every chain
-# stays within 2 levels (mean absolute difference) of the full decode, and the tutorial's
-# 640x427 -> 200x200 cover still decodes at 1/2.
-_REDUCING_GAPS = {8: 2.0, 4: 1.4, 2: 1.0}
-
-
-def _hint_for_resize(
-    mode: str | None,
-    box: ops.Size,
-    resize_mode: str,
-    only_shrink: bool,
-    turns: frozenset[bool],
-    size: tuple[int, int],
-) -> DecodeHint | None:
-    need_w = need_h = 0
-    for swapped in turns:
-        source = (size[1], size[0]) if swapped else size
-        width, height = ops.scaled_size(source, box, resize_mode, only_shrink=only_shrink)
-        if swapped:
-            width, height = height, width
-        need_w, need_h = max(need_w, width), max(need_h, height)
-    for factor, gap in _REDUCING_GAPS.items():
-        reduced = (-(-size[0] // factor), -(-size[1] // factor))  # the decoder rounds up
-        if reduced[0] >= need_w * gap and reduced[1] >= need_h * gap:
-            # Pillow's draft picks the largest scale whose floor division still fits the
-            # request: asking for the floor sizes selects exactly `factor`.
-            return DecodeHint(mode=mode, size=(size[0] // factor, size[1] // factor))
-    return DecodeHint(mode=mode) if mode else None
-
-
 # ---------------------------------------------------------------------------------------------
 # Running
 
@@ -601,22 +524,6 @@ def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
     if loaded.image.size != loaded.decoded_size:  # EXIF orientation turned it a quarter
         width, height = height, width
     return width, height
-
-
-def _apply(
-    steps: Sequence[Step], image: Image, full: tuple[int, int] | None
-) -> tuple[Image, tuple[int, int] | None]:
-    """Apply ``steps``; while ``image`` is a reduced decode of a ``full``-sized one, the first
-    resize computes its geometry for ``full`` (so shrink-on-load never changes output sizes)."""
-    for step in steps:
-        if full is not None and step.name == "resize":
-            image = step(image, source_size=full)
-            full = None
-            continue
-        image = step(image)
-        if full is not None and _axis_swaps(step) == {True}:
-            full = (full[1], full[0])
-    return image, full
 
 
 @dataclass(frozen=True)
@@ -745,7 +652,7 @@ def _execute(
                 hint=hint,
                 allow_truncated=options.allow_truncated,
             )
-            image, full = _apply(prefix, loaded.image, _reduced_from(loaded))
+            image, full = apply_steps(prefix, loaded.image, _reduced_from(loaded))
         except InputError as error:
             return _Failed(error.reason)
         except ImgprepError as error:
@@ -842,9 +749,9 @@ def _produce(
         image, full = source.image, source.full_size
         if job.variant.op is not None:
             image = job.variant.op(image)
-            if full is not None and suffix in ("_rot90", "_rot270"):
+            if full is not None and job.variant.effects.swaps_axes:
                 full = (full[1], full[0])
-        image, _ = _apply(after_augment, image, full)
+        image, _ = apply_steps(after_augment, image, full)
         written = files.save_image(
             image,
             path,

@@ -1,0 +1,335 @@
+"""The command line's grammar: the global option table and the one parser of ``argv``.
+
+    imgprep [GLOBAL OPTIONS] STEP [STEP OPTIONS] [STEP [STEP OPTIONS]]...
+
+Global options are read up to the first word that is not an option or an option's value;
+from there on the words are steps, parsed by ``_step_parse`` (the parser ``parse_steps``
+uses). Both tables are data: ``_help`` renders them and the docs tests read them.
+
+Why imgprep parses its own words instead of letting Typer do it: Typer 0.26 and later coerce
+every option value through pydantic, which costs ~0.15 s per start here, half of a one-image
+run; and Typer ignores Click's ``chain=True``, so a chain of steps is not a Typer grammar
+anyway. Typer runs the program (``cli.app``), hands these words over through its public
+``Context.args``, and provides the test runner and the exit handling.
+
+This module imports no Pillow: ``--version`` and ``--help`` answer before any image library
+is loaded; the steps are parsed (which imports ``ops``) only for a run.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from imgprep.config import DEFAULTS, FORMATS, canonical_format
+from imgprep.errors import UsageError
+
+__all__ = ["GLOBAL_OPTIONS", "CommandLine", "GlobalOption", "Kind", "parse_command_line"]
+
+HELP_FLAGS = ("-h", "--help")
+
+
+class Kind(enum.Enum):
+    FLAG = "flag"  # no value; True when given (False with its negation)
+    TEXT = "text"
+    INT = "int"
+    CHOICE = "choice"
+    LIST = "list"  # repeatable: every value is kept, in order
+
+
+@dataclass(frozen=True)
+class GlobalOption:
+    """One global option: its spellings, what it sets, and its help."""
+
+    key: str  # the setting it fills (a RunOptions field, or one of the CLI's own)
+    flags: tuple[str, ...]
+    help: str
+    kind: Kind = Kind.FLAG
+    metavar: str = ""
+    negation: str | None = None  # the spelling that sets False (--no-optimize, --strip-icc)
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    default: str = ""  # shown in help; the value itself lives in config.DEFAULTS or RunOptions
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (*self.flags, self.negation) if self.negation else self.flags
+
+    def label(self) -> str:
+        return "/".join(self.flags)
+
+
+def _default(key: str) -> str:
+    return str(DEFAULTS[key])
+
+
+GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
+    GlobalOption(
+        "inputs",
+        ("-i", "--input"),
+        "An image file, a folder, or a glob pattern (quote it). Repeatable. "
+        "'-' reads one path per line from stdin.",
+        Kind.LIST,
+        "PATH",
+    ),
+    GlobalOption("recursive", ("-r", "--recursive"), "Walk sub-folders of input folders."),
+    GlobalOption(
+        "output",
+        ("-o", "--output"),
+        "Output folder, created if missing; sub-folders of inputs are mirrored.",
+        Kind.TEXT,
+        "DIR",
+    ),
+    GlobalOption("null", ("-0", "--null"), "With '-i -': paths are NUL-separated (find -print0)."),
+    GlobalOption(
+        "format",
+        ("--format",),
+        "Output format; 'same' keeps each input's (jpg and tif are accepted too).",
+        Kind.CHOICE,
+        "FORMAT",
+        choices=FORMATS,
+        default=_default("format"),
+    ),
+    GlobalOption(
+        "quality",
+        ("--quality",),
+        "JPEG/WebP quality, 1-100.",
+        Kind.INT,
+        "N",
+        minimum=1,
+        maximum=100,
+        default="the encoder's: JPEG 75, WebP 80",
+    ),
+    GlobalOption(
+        "png_compress_level",
+        ("--png-compress-level",),
+        "PNG deflate level 0-9 (zlib-ng): lower is faster and larger.",
+        Kind.INT,
+        "N",
+        minimum=0,
+        maximum=9,
+        default=f"{_default('png_compress_level')}, the size of Pillow's default",
+    ),
+    GlobalOption(
+        "optimize",
+        ("--optimize",),
+        "Extra encoder pass for smaller PNG/JPEG files (slower).",
+        negation="--no-optimize",
+        default="--optimize" if DEFAULTS["optimize"] else "--no-optimize",
+    ),
+    GlobalOption(
+        "name",
+        ("--name",),
+        "Output file name; fields {stem}, {suffix} (augment's _mirror...), {ext}.",
+        Kind.TEXT,
+        "TEMPLATE",
+        default=_default("name"),
+    ),
+    GlobalOption(
+        "workers",
+        ("-j", "--workers"),
+        "Worker threads.",
+        Kind.INT,
+        "N",
+        minimum=1,
+        default="CPU count",
+    ),
+    GlobalOption(
+        "buffer",
+        ("--buffer",),
+        "Inputs computed ahead (bounds memory).",
+        Kind.INT,
+        "N",
+        minimum=1,
+        default="2 x workers",
+    ),
+    GlobalOption(
+        "progress",
+        ("--progress",),
+        "Progress bar on stderr.",
+        negation="--no-progress",
+        default="on when stderr is a terminal",
+    ),
+    GlobalOption("quiet", ("-q", "--quiet"), "No summary line; errors are still printed."),
+    GlobalOption("force", ("-f", "--force"), "Rebuild outputs even when up to date."),
+    GlobalOption("fail_fast", ("--fail-fast",), "Stop at the first failed input (exit 1)."),
+    GlobalOption(
+        "in_place", ("--in-place",), "Allow outputs to replace input files (-o equal to -i)."
+    ),
+    GlobalOption(
+        "max_pixels",
+        ("--max-pixels",),
+        "Refuse images whose header declares more pixels (decompression bombs).",
+        Kind.INT,
+        "N",
+        minimum=1,
+        default=f"{_default('max_pixels')}, Pillow's",
+    ),
+    GlobalOption(
+        "allow_truncated",
+        ("--allow-truncated",),
+        "Accept truncated images (missing part gray).",
+    ),
+    GlobalOption(
+        "keep_icc",
+        ("--keep-icc",),
+        "Keep embedded ICC colour profiles, or convert colours to sRGB and drop them.",
+        negation="--strip-icc",
+        default="--keep-icc",
+    ),
+    GlobalOption("fsync", ("--fsync",), "fsync each output before renaming it (power-loss safe)."),
+    GlobalOption("version", ("--version",), "Print the version and exit."),
+    GlobalOption("help", HELP_FLAGS, "Show this message and exit."),
+)
+
+_BY_SPELLING: dict[str, GlobalOption] = {
+    spelling: option for option in GLOBAL_OPTIONS for spelling in option.spellings
+}
+
+
+@dataclass
+class CommandLine:
+    """What the words asked for: the settings given (only those given), the step words, and
+    whether help (``help_step``: "" for the global help, else a step name) or the version was
+    asked for."""
+
+    given: dict[str, Any] = field(default_factory=dict)
+    step_words: list[str] = field(default_factory=list)
+    help_step: str | None = None
+    version: bool = False
+
+
+def parse_command_line(words: Sequence[str]) -> CommandLine:
+    """Split ``words`` into global settings and step words; raises ``UsageError``.
+
+    The step words are returned unparsed (parsing them imports the image operations); help
+    and version requests are recognised anywhere, so they answer even on a broken line.
+    """
+    line = CommandLine()
+    position = 0
+    while position < len(words):
+        word = words[position]
+        if word == "-" or not word.startswith("-"):
+            break
+        position = _take_global(line, words, position)
+    line.step_words = list(words[position:])
+    if line.help_step is None:
+        line.help_step = _step_help_request(line.step_words)
+    return line
+
+
+def _take_global(line: CommandLine, words: Sequence[str], position: int) -> int:
+    """Read the option at ``words[position]``; return the position of the next word."""
+    word = words[position]
+    if word.startswith("--"):
+        spelled, has_value, text = word.partition("=")
+        return _set(line, _option(spelled), spelled, text if has_value else None, words, position)
+    # -j2, -i-: a short option with its value attached; -rq: short flags together
+    letters = word[1:]
+    for offset, letter in enumerate(letters):
+        spelled = "-" + letter
+        option = _option(spelled, word)
+        if option.kind is not Kind.FLAG:
+            attached = letters[offset + 1 :]
+            return _set(line, option, spelled, attached or None, words, position)
+        _set(line, option, spelled, None, words, position)
+    return position + 1
+
+
+def _option(spelled: str, word: str | None = None) -> GlobalOption:
+    option = _BY_SPELLING.get(spelled)
+    if option is not None:
+        return option
+    from imgprep._step_parse import did_you_mean  # imports no image library
+
+    shown = word or spelled
+    hint = did_you_mean(spelled, _BY_SPELLING) if spelled.startswith("--") else ""
+    raise UsageError(f"no global option {shown}{hint} (see imgprep --help)")
+
+
+def _set(
+    line: CommandLine,
+    option: GlobalOption,
+    spelled: str,
+    attached: str | None,
+    words: Sequence[str],
+    position: int,
+) -> int:
+    if option.kind is Kind.FLAG:
+        if attached is not None:
+            raise UsageError(f"{spelled} is a flag and takes no value")
+        if option.key == "help":
+            line.help_step = ""
+        elif option.key == "version":
+            line.version = True
+        else:
+            line.given[option.key] = spelled != option.negation
+        return position + 1
+    if attached is None:
+        if position + 1 >= len(words):
+            raise UsageError(f"{option.label()} needs a value ({option.metavar})")
+        attached, position = words[position + 1], position + 1
+    value = _convert(option, attached)
+    if option.kind is Kind.LIST:
+        line.given.setdefault(option.key, []).append(value)
+    else:
+        line.given[option.key] = value
+    return position + 1
+
+
+def _convert(option: GlobalOption, text: str) -> Any:
+    if option.kind is Kind.INT:
+        return _integer(option, text)
+    if option.kind is Kind.CHOICE:
+        return canonical_format(text) if option.key == "format" else _choice(option, text)
+    return text
+
+
+def _choice(option: GlobalOption, text: str) -> str:
+    if text not in option.choices:
+        raise UsageError(
+            f"{option.label()} must be one of {', '.join(option.choices)}, not {text!r}"
+        )
+    return text
+
+
+def _integer(option: GlobalOption, text: str) -> int:
+    stripped = text.strip()
+    digits = stripped[1:] if stripped[:1] in "+-" else stripped
+    low, high = option.minimum, option.maximum
+    if high is not None and low is not None:
+        rule = f"a whole number from {low} to {high}"
+    elif low is not None:
+        rule = f"a whole number of at least {low}"
+    else:
+        rule = "a whole number"
+    # str.isdigit also accepts superscripts and other digits that int() refuses
+    if not digits or not digits.isascii() or not digits.isdigit():
+        raise UsageError(f"{option.label()} must be {rule}, not {text!r}")
+    value = int(stripped)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise UsageError(f"{option.label()} must be {rule}, not {text!r}")
+    return value
+
+
+def _step_help_request(step_words: Sequence[str]) -> str | None:
+    """The step whose ``--help`` is asked for (``resize 200 --help``), if any."""
+    if not any(word in HELP_FLAGS for word in step_words):
+        return None
+    from imgprep._step_table import STEPS  # imports the image operations: only for help
+
+    current = ""
+    for word in step_words:
+        if word in HELP_FLAGS:
+            return current
+        if word in STEPS:
+            current = word
+    return current
+
+
+def global_spellings() -> frozenset[str]:
+    """Every spelling of every global option (for the step parser's advice)."""
+    return frozenset(_BY_SPELLING)

@@ -1,0 +1,237 @@
+"""What a step is: its parameters, the facts the planner reads, and a step with values bound.
+
+A ``StepDef`` is one entry of the step table: name, help, parameters, and a builder that turns
+parsed values into a pure image function (or, for a fan-out step, into ``Variant``s). Its
+``Effects`` say what the step does to an image in terms the rest of imgprep reads instead of
+step names: the shrink-on-load planner (may the decoder reduce or go grey before this step?),
+the pipeline (does this step need the full size of a reduced decode? does it swap the axes?)
+and the help. Adding a step means adding one table entry and one function in ``ops``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = [
+    "Colour",
+    "Effects",
+    "Geometry",
+    "ImageOp",
+    "Param",
+    "ResampleOp",
+    "Step",
+    "StepDef",
+    "Variant",
+]
+
+ImageOp = Callable[["Image"], "Image"]
+
+
+class ResampleOp(Protocol):
+    """The function of a ``Geometry.RESAMPLE`` step: it can take a reduced decode of an image
+    whose full size is ``source_size`` and still give the geometry of the full image."""
+
+    def __call__(self, image: Image, /, *, source_size: tuple[int, int] | None = None) -> Image:
+        ...
+
+
+class Geometry(enum.Enum):
+    """What a step does to the pixel grid."""
+
+    KEEP = "keep"  # same size, each pixel stays where it is (grayscale, autocontrast)
+    MOVE = "move"  # whole pixels move exactly, no resampling (mirror, flip, quarter turns)
+    RESAMPLE = "resample"  # a new size computed from the source size (resize)
+    OTHER = "other"  # anything else (a free rotation grows the canvas and fills corners)
+
+
+class Colour(enum.Enum):
+    """What a step does with colour."""
+
+    NEUTRAL = "neutral"  # commutes with converting to grey (moves, resampling)
+    TO_GREY = "to grey"  # makes the image grey
+    READS = "reads"  # looks at colour values, or adds colours of its own
+
+
+@dataclass(frozen=True)
+class Effects:
+    """The facts about a step (with its values bound) that planning needs.
+
+    ``scale_invariant``: applying the step to a reduced decode and then finishing the chain
+    gives what the full decode would, within the resampling tolerance tested (true of exact
+    moves and per-pixel maps such as grayscale; false of histogram ops, whose statistics
+    change with the scale). ``scaled_size`` maps a source size to the size a RESAMPLE step
+    scales the whole image to (before a crop or pad of its own); the planner uses it to pick
+    the smallest decode that still leaves the step enough pixels.
+    """
+
+    geometry: Geometry = Geometry.KEEP
+    colour: Colour = Colour.READS
+    swaps_axes: bool = False
+    scale_invariant: bool = False
+    random: bool = False
+    scaled_size: Callable[[tuple[int, int]], tuple[int, int]] | None = field(
+        default=None, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if (self.geometry is Geometry.RESAMPLE) != (self.scaled_size is not None):
+            raise ValueError("scaled_size is given exactly for RESAMPLE steps")
+        if self.swaps_axes and self.geometry is not Geometry.MOVE:
+            raise ValueError("only a MOVE step can swap the axes")
+
+
+#: A pure move that commutes with grey conversion and with a reduced decode.
+EXACT_MOVE = Effects(Geometry.MOVE, Colour.NEUTRAL, scale_invariant=True)
+QUARTER_TURN = Effects(Geometry.MOVE, Colour.NEUTRAL, swaps_axes=True, scale_invariant=True)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a step: a positional argument, an option with a value, or a flag."""
+
+    name: str  # Python identifier; the option is spelled --name-with-dashes
+    help: str
+    kind: type = str  # int, float, str or bool (bool: a flag)
+    default: Any = None
+    positional: bool = False
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None  # text -> value; raises UsageError
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """How messages and help name it: ``SIZE`` for a positional, ``--mode`` otherwise."""
+        return (self.metavar or self.name.upper()) if self.positional else self.flag
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the option consumes the next token (positionals and flags do not)."""
+        return not self.positional and self.kind is not bool
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One output of a fan-out: a suffix for its file name, the exact move that makes it
+    (None: the image as it is) and that move's effects."""
+
+    suffix: str  # "" for the original
+    op: ImageOp | None
+    effects: Effects = EXACT_MOVE
+
+
+@dataclass(frozen=True)
+class StepDef:
+    """A step's entry in the table: its parameters, help, effects, and how to build it.
+
+    ``build(**values)`` returns the image function, or a tuple of ``Variant`` for a fan-out
+    step. ``effects`` is constant, or a function of the bound values (``rotate 90`` moves
+    pixels exactly, ``rotate 15`` resamples).
+    """
+
+    name: str
+    summary: str  # one line, shown in `imgprep --help`
+    description: str  # shown in `imgprep STEP --help`
+    params: tuple[Param, ...]
+    build: Callable[..., ImageOp | ResampleOp | tuple[Variant, ...]]
+    example: str
+    effects: Effects | Callable[..., Effects] = Effects()
+    fans_out: bool = False  # build returns Variants: one output per variant
+
+    @property
+    def positionals(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.positional)
+
+    @property
+    def options(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if not p.positional)
+
+    def option_named(self, spelled: str) -> Param | None:
+        """The option spelled ``spelled`` (``--mode``), if any."""
+        for param in self.params:
+            if not param.positional and spelled == param.flag:
+                return param
+        return None
+
+    def effects_of(self, values: Mapping[str, Any]) -> Effects:
+        return self.effects(**values) if callable(self.effects) else self.effects
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step with its values bound: ``step(image)`` applies it.
+
+    ``options`` keeps the values as parsed, so ``describe()`` can show the step the way a user
+    would type it and ``recipe()`` can fingerprint it for incremental runs. A fan-out step has
+    ``variants`` instead of a function.
+    """
+
+    definition: StepDef = field(repr=False, compare=False)
+    options: tuple[tuple[str, Any], ...] = ()
+    effects: Effects = field(default=Effects(), compare=False, repr=False)
+    apply: ImageOp | ResampleOp | None = field(default=None, compare=False, repr=False)
+    variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def __call__(self, image: Image) -> Image:
+        if self.apply is None:
+            raise TypeError(f"step {self.name!r} fans out into variants; it is not applied")
+        return self.apply(image)
+
+    def resample_from(self, image: Image, full_size: tuple[int, int]) -> Image:
+        """Apply a RESAMPLE step to ``image``, a reduced decode of a ``full_size`` image, with
+        the geometry it would have on the full image (shrink-on-load never changes sizes)."""
+        if self.effects.geometry is not Geometry.RESAMPLE or self.apply is None:
+            raise TypeError(f"step {self.name!r} does not resample; it needs the full image")
+        apply: ResampleOp = self.apply  # type: ignore[assignment]
+        return apply(image, source_size=full_size)
+
+    @property
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def describe(self) -> str:
+        """The step as command-line words, e.g. ``resize 200x200 --mode cover``."""
+        words = [self.name]
+        params = {p.name: p for p in self.definition.params}
+        for key, value in self.options:
+            param = params[key]
+            if param.positional:
+                words.append(format_value(value))
+            elif param.kind is bool:
+                if value:
+                    words.append(param.flag)
+            elif value != param.default:
+                words.extend([param.flag, format_value(value)])
+        return " ".join(words)
+
+    def recipe(self) -> list[Any]:
+        """A JSON-able fingerprint of what this step does to pixels."""
+        return [self.name, [[k, format_value(v)] for k, v in self.options]]
+
+
+def format_value(value: Any) -> str:
+    """A parsed value as it would be typed (``Size(200, None)`` -> ``200x``)."""
+    from imgprep.ops import Size  # ops imports Pillow: only when a step is shown
+
+    if isinstance(value, Size):
+        width = "" if value.width is None else str(value.width)
+        height = "" if value.height is None else str(value.height)
+        return f"{width}x{height}"
+    if isinstance(value, tuple):
+        return ",".join(format_value(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
