@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import doctest
 import gc
+import os
 import random
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from imgprep.errors import EvaluationError
 from imgprep.seq import add_cache, collate, concatenate, prefetch, smap, unbatch
 from imgprep.seq._futures import POLL_SECONDS, wait_for
+from imgprep.seq._prefetch import usable_cpus
 
 DEADLINE_SECONDS = 10.0  # only reached when a test is failing
 LIBRARY_DOC = Path(__file__).resolve().parent.parent / "docs" / "library.md"
@@ -232,6 +234,26 @@ def test_unbatch_with_a_short_last_batch() -> None:
     assert sequence[-1] == 6
 
 
+@pytest.mark.parametrize("batches", [[], [[0, 1, 2]], [[0, 1, 2], [3, 4, 5], [6, 7, 8]]])
+def test_unbatch_last_batch_size_0_means_a_full_last_batch(batches: list[list[int]]) -> None:
+    # SeqTools documents last_batch_size=0 as its default: no short last batch.
+    flat = [item for batch in batches for item in batch]
+    for full in (None, 3):
+        assert list(unbatch(batches, 3, full)) == flat
+    sequence = unbatch(batches, 3, last_batch_size=0)
+    assert len(sequence) == len(flat)
+    assert list(sequence) == flat
+    assert [sequence[i] for i in range(-len(flat), len(flat))] == flat + flat
+    assert repr(sequence).startswith(f"<unbatch(batch_size=3): {len(flat)} items")
+
+
+def test_unbatch_last_batch_size_0_still_checks_the_last_batch() -> None:
+    sequence = unbatch([[0, 1, 2], [3, 4]], 3, 0)
+    assert len(sequence) == 6
+    with pytest.raises(EvaluationError, match="batch 1 must have 3 items, not 2"):
+        list(sequence)
+
+
 def test_unbatch_random_access_computes_each_batch_once() -> None:
     # SeqTools 1.4.1 recomputes the whole batch for every item read.
     log = CallLog(lambda b: tuple(range(b * 4, b * 4 + 4)))
@@ -266,6 +288,10 @@ def test_unbatch_checks_its_arguments_and_batch_lengths() -> None:
         unbatch([[1]], 0)
     with pytest.raises(ValueError, match="last_batch_size must be at most batch_size=2, not 3"):
         unbatch([[1, 2]], 2, last_batch_size=3)
+    with pytest.raises(ValueError, match="last_batch_size must be at least 0, not -1"):
+        unbatch([[1, 2]], 2, last_batch_size=-1)
+    with pytest.raises(TypeError, match=r"last_batch_size must be an integer, not 1\.5"):
+        unbatch([[1, 2]], 2, last_batch_size=1.5)
     sequence = unbatch([[0, 1, 2], [3, 4]], 3)
     with pytest.raises(EvaluationError, match="batch 1 must have 3 items, not 2") as caught:
         list(sequence)
@@ -461,7 +487,10 @@ def test_prefetch_starts_threads_on_first_iteration_only() -> None:
     ("arguments", "error", "message"),
     [
         ({"max_buffered": 0, "nworkers": 1}, ValueError, "max_buffered must be at least 1, not 0"),
-        ({"max_buffered": 2, "nworkers": -1}, ValueError, "nworkers must be at least 0, not -1"),
+        ({"method": "process"}, ValueError, "method must be 'thread' .*, not 'process'"),
+        ({"method": "threads"}, ValueError, "method must be 'thread' .*, not 'threads'"),
+        ({"nworkers": "2"}, TypeError, "nworkers must be an integer, not '2'"),
+        ({"nworkers": True}, TypeError, "nworkers must be an integer, not True"),
         ({"max_buffered": 2, "nworkers": 1.0}, TypeError, "nworkers must be an integer, not 1.0"),
         ({"max_buffered": True, "nworkers": 1}, TypeError, "must be an integer, not True"),
     ],
@@ -471,6 +500,106 @@ def test_prefetch_checks_its_arguments(
 ) -> None:
     with pytest.raises(error, match=message):
         prefetch([1], **arguments)
+
+
+def run_with_worker_threads(nworkers: int, expected: int) -> tuple[list[int], set[str]]:
+    """Iterate ``prefetch(items, nworkers)`` over ``2 * expected`` items that can only be
+    computed ``expected`` at once: (the items, the names of the threads that computed them).
+    With fewer than ``expected`` workers the barrier breaks and the iteration fails."""
+    all_running = threading.Barrier(expected, timeout=DEADLINE_SECONDS)
+    names: set[str] = set()
+
+    def stage(i: int) -> int:
+        names.add(threading.current_thread().name)
+        all_running.wait()
+        return i
+
+    with prefetch(smap(stage, range(2 * expected)), nworkers) as results:
+        return list(results), names
+
+
+@pytest.mark.parametrize("nworkers", [2, 3])
+def test_prefetch_takes_nworkers_second_as_seqtools_does(nworkers: int) -> None:
+    # `prefetch(seq, 4)` is 4 workers in SeqTools 1.4; it used to mean max_buffered=4 here.
+    assert prefetch([1], nworkers).nworkers == nworkers
+    assert prefetch([1], nworkers).max_buffered == 10
+    items, names = run_with_worker_threads(nworkers, nworkers)
+    assert items == list(range(2 * nworkers))
+    assert len(names) == nworkers
+    assert all(name.startswith("imgprep-prefetch-") for name in names)
+
+
+def test_prefetch_takes_all_seqtools_parameters_positionally_and_by_keyword() -> None:
+    positional = prefetch(range(5), 3, "thread", 4)
+    keywords = prefetch(range(5), max_buffered=4, method="thread", nworkers=3)
+    for results in (positional, keywords):
+        assert (results.nworkers, results.max_buffered) == (3, 4)
+        assert list(results) == list(range(5))
+    assert repr(positional).startswith("<prefetch(nworkers=3, max_buffered=4): 5 items, built at ")
+
+
+def test_prefetch_refuses_a_process_pool_saying_threads_only() -> None:
+    for call in (
+        lambda: prefetch([1], 2, "process"),
+        lambda: prefetch([1], nworkers=2, method="process", max_buffered=4),
+    ):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == (
+            "method must be 'thread' (imgprep.seq prefetches in threads only), not 'process'"
+        )
+    # Old imgprep order `prefetch(seq, max_buffered, nworkers)` fails loudly, not silently.
+    with pytest.raises(ValueError, match=r"method must be 'thread' .*, not 0$"):
+        prefetch([1], 2, 0)
+
+
+def test_prefetch_defaults_to_no_worker_thread_like_seqtools() -> None:
+    log = CallLog(lambda x: threading.current_thread().name)
+    results = prefetch(smap(log, range(3)))
+    assert (results.nworkers, results.max_buffered) == (0, 10)
+    assert list(results) == ["MainThread"] * 3
+    assert log.calls == [0, 1, 2]
+
+
+def fake_cpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Make this process look as if it could run on ``count`` CPUs."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(count)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: count)
+
+
+@pytest.mark.parametrize(("cpus", "nworkers", "expected"), [(4, -1, 3), (8, -1, 7), (8, -3, 5)])
+def test_negative_nworkers_leaves_that_many_cpus_spare(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, nworkers: int, expected: int
+) -> None:
+    # SeqTools documents negative nworkers as the number of CPU cores to spare.
+    fake_cpus(monkeypatch, cpus)
+    assert usable_cpus() == cpus
+    assert prefetch([1], nworkers).nworkers == expected
+    items, names = run_with_worker_threads(nworkers, expected)
+    assert items == list(range(2 * expected))
+    assert len(names) == expected
+
+
+@pytest.mark.parametrize(("cpus", "nworkers"), [(1, -1), (2, -2), (4, -100)])
+def test_negative_nworkers_sparing_every_cpu_still_gets_one_worker(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, nworkers: int
+) -> None:
+    # Code written with nworkers=-1 must not fail, nor hang with 0 threads, on a 1-CPU box.
+    fake_cpus(monkeypatch, cpus)
+    assert prefetch([1], nworkers).nworkers == 1
+    items, names = run_with_worker_threads(nworkers, 1)
+    assert items == [0, 1]
+    assert len(names) == 1
+    assert names != {"MainThread"}
+
+
+def test_usable_cpus_without_an_affinity_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert usable_cpus() == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # "cannot be determined"
+    assert usable_cpus() == 1
+    assert prefetch([1], -1).nworkers == 1
 
 
 def test_early_break_leaves_no_worker_thread() -> None:
@@ -638,7 +767,8 @@ def test_error_names_index_operation_and_where_the_sequence_was_built() -> None:
 
 def test_innermost_error_passes_through_outer_stages() -> None:
     inner = smap(explode, range(5))
-    outer = smap(str, concatenate([[7, 8], prefetch(add_cache(inner, 2), 2, 0)]))
+    inline = prefetch(add_cache(inner, 2), nworkers=0, max_buffered=2)
+    outer = smap(str, concatenate([[7, 8], inline]))
     with pytest.raises(EvaluationError, match=r"item 3 of smap\(explode\)") as caught:
         outer[5]  # item 3 of the inner sequence
     assert caught.value.index == 3
@@ -703,7 +833,8 @@ def pipelines(draw: st.DrawFn) -> tuple[Sequence[int], list[int]]:
         elif operation == "cache":
             sequence = add_cache(sequence, draw(st.integers(1, 4)))
     if draw(st.booleans()):
-        sequence = prefetch(sequence, draw(st.integers(1, 4)), draw(st.integers(0, 2)))
+        nworkers, max_buffered = draw(st.integers(-1, 2)), draw(st.integers(1, 4))
+        sequence = prefetch(sequence, nworkers, max_buffered=max_buffered)
     return sequence, model
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
+import os
 import queue
 import threading
 import time
@@ -38,7 +39,7 @@ from typing import Generic, TypeVar
 from imgprep.seq._base import LazySequence, check_count
 from imgprep.seq._futures import POLL_SECONDS, wait_for
 
-__all__ = ["CLOSE_TIMEOUT", "PrefetchedSequence", "prefetch"]
+__all__ = ["CLOSE_TIMEOUT", "PrefetchedSequence", "prefetch", "usable_cpus"]
 
 T = TypeVar("T")
 
@@ -190,8 +191,8 @@ class PrefetchedSequence(LazySequence[T]):
 
     __slots__ = ("_iterators", "_pools", "_source", "max_buffered", "nworkers")
 
-    def __init__(self, sequence: Sequence[T], max_buffered: int, nworkers: int) -> None:
-        super().__init__(f"prefetch(max_buffered={max_buffered}, nworkers={nworkers})")
+    def __init__(self, sequence: Sequence[T], *, nworkers: int, max_buffered: int) -> None:
+        super().__init__(f"prefetch(nworkers={nworkers}, max_buffered={max_buffered})")
         self._source = sequence
         self.max_buffered = max_buffered
         self.nworkers = nworkers
@@ -238,20 +239,50 @@ class PrefetchedSequence(LazySequence[T]):
         self.close()
 
 
+def usable_cpus() -> int:
+    """How many CPUs this process may run on (its affinity mask, where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_threads(nworkers: object) -> int:
+    """The number of threads ``nworkers`` asks for: itself if it is at least 0, else
+    ``usable_cpus() + nworkers`` but never fewer than 1."""
+    if isinstance(nworkers, bool) or not isinstance(nworkers, int):
+        raise TypeError(f"nworkers must be an integer, not {nworkers!r}")
+    if nworkers >= 0:
+        return nworkers
+    return max(1, usable_cpus() + nworkers)
+
+
 def prefetch(
-    sequence: Sequence[T], max_buffered: int = 10, nworkers: int = 1
+    sequence: Sequence[T], nworkers: int = 0, method: str = "thread", max_buffered: int = 10
 ) -> PrefetchedSequence[T]:
     """Iterate ``sequence`` in order while ``nworkers`` threads compute up to ``max_buffered``
-    items ahead (``nworkers=0``: no threads, items computed inline when reached).
+    items ahead. The parameters are SeqTools 1.4's, in its order: ``prefetch(seq, 4)`` means
+    four worker threads.
+
+    - ``nworkers > 0``: that many threads (never more than ``max_buffered`` or ``len``).
+    - ``nworkers == 0`` (the default): no thread; each item is computed inline when the loop
+      reaches it, as SeqTools does for 0.
+    - ``nworkers < 0``: all usable CPUs but ``-nworkers`` (``-1``: all cores but one), and at
+      least one thread on a machine with fewer CPUs than that.
+    - ``method`` must be ``"thread"``: there is no process pool (``ValueError`` otherwise).
 
     Random access and slices compute inline in the calling thread. Use it as a context manager
     (or call ``close()``) to stop the threads when leaving a loop early; they are also stopped
     when iteration ends, fails, or its iterator is garbage-collected.
 
-    >>> with prefetch(smap(str.upper, ["a", "b", "c"]), max_buffered=2, nworkers=2) as items:
+    >>> with prefetch(smap(str.upper, ["a", "b", "c"]), 2, max_buffered=2) as items:
     ...     list(items)
     ['A', 'B', 'C']
     """
+    if method != "thread":
+        raise ValueError(
+            f"method must be 'thread' (imgprep.seq prefetches in threads only), not {method!r}"
+        )
     max_buffered = check_count("max_buffered", max_buffered, 1)
-    nworkers = check_count("nworkers", nworkers, 0)
-    return PrefetchedSequence(sequence, max_buffered, nworkers)
+    threads = _worker_threads(nworkers)
+    return PrefetchedSequence(sequence, nworkers=threads, max_buffered=max_buffered)

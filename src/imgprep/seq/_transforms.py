@@ -192,6 +192,9 @@ def unbatch(
     """Flatten a sequence of batches of ``batch_size`` items (the last one may hold
     ``last_batch_size``): item ``i`` is ``sequence[i // batch_size][i % batch_size]``.
 
+    ``last_batch_size`` of ``None`` or ``0`` (SeqTools' documented default) means a full last
+    batch of ``batch_size`` items.
+
     Each batch is computed once while its items are read, in any order and from any number of
     threads; it is released when all its items have been read (at most ``HELD_BATCHES``
     partly read batches are kept). ``unbatch(collate([a, b]), 2)`` interleaves ``a`` and ``b``.
@@ -202,7 +205,8 @@ def unbatch(
     batch_size = check_count("batch_size", batch_size, 1)
     if last_batch_size is None:
         last_batch_size = batch_size
-    check_count("last_batch_size", last_batch_size, 1)
+    elif check_count("last_batch_size", last_batch_size, 0) == 0:
+        last_batch_size = batch_size  # SeqTools: 0 is "no short last batch"
     if last_batch_size > batch_size:
         raise ValueError(
             f"last_batch_size must be at most batch_size={batch_size}, not {last_batch_size}"
