@@ -476,9 +476,25 @@ def test_config_file_sets_defaults_and_options_win(cli, samples, tmp_path, monke
     assert stems(tmp_path / "a") == ["hopper.webp"]
     result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "b", "--format", "png", "grayscale")
     assert result.exit_code == 0 and stems(tmp_path / "b") == ["hopper.png"]
+    config.write_text("format = 'gif'\n")
+    result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "c", "grayscale")
+    assert result.exit_code == 2 and "--format must be one of same, png" in result.stderr
+    assert f"config file {config}" in result.stderr
+    config.write_text("format = 'JPG'\n")  # the aliases of --format are accepted here too
+    assert cli("-i", samples / "hopper.jpg", "-o", tmp_path / "d", "grayscale").exit_code == 0
+    assert stems(tmp_path / "d") == ["hopper.jpg"]
     config.write_text("workers = 'many'\n")
     result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "c", "grayscale")
     assert result.exit_code == 2 and "workers must be int, not 'many'" in result.stderr
+
+
+def test_a_config_file_named_by_imgprep_config_must_exist(cli, samples, tmp_path, monkeypatch):
+    missing = tmp_path / "missing.toml"
+    monkeypatch.setenv("IMGPREP_CONFIG", os.fspath(missing))
+    result = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "out", "grayscale")
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: config file {missing} does not exist\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_find_print0_listing_folders_and_files(tmp_path):

@@ -40,7 +40,9 @@ def test_long_options_take_attached_or_next_values_and_negations():
     }
 
 
-@pytest.mark.parametrize(("spelled", "canonical"), [("jpg", "jpeg"), ("TIF", "tiff"), ("png", "png")])
+@pytest.mark.parametrize(
+    ("spelled", "canonical"), [("jpg", "jpeg"), ("TIF", "tiff"), ("png", "png")]
+)
 def test_format_aliases(spelled, canonical):
     assert parse_command_line(["--format", spelled]).given["format"] == canonical
 

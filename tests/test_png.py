@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps, PngImagePlugin
 
 from corpus import sample
-from imgprep import config, files, png
+from imgprep import _encode, config, files, png
 from imgprep.errors import OutputError
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
@@ -219,7 +219,7 @@ def test_save_image_writes_zlib_ng_pngs_both_in_memory_and_streamed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo: Image.Image, streamed: bool
 ) -> None:
     if streamed:  # as an image over ENCODE_IN_MEMORY_MAX_BYTES is written
-        monkeypatch.setattr(files, "ENCODE_IN_MEMORY_MAX_BYTES", 0)
+        monkeypatch.setattr(_encode, "ENCODE_IN_MEMORY_MAX_BYTES", 0)
     target = tmp_path / "out.png"
     files.save_image(photo, target, format="PNG")
     level = config.PNG_COMPRESS_LEVEL

@@ -810,7 +810,9 @@ def world_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """
     folder = Path(tempfile.mkdtemp(prefix="imgprep-reliability-"))
     folder.chmod(0o755)
-    monkeypatch.setenv("IMGPREP_CONFIG", os.fspath(folder / "no-config.toml"))
+    (folder / "config.toml").write_text("")  # empty: defaults; nobody may read it
+    (folder / "config.toml").chmod(0o644)
+    monkeypatch.setenv("IMGPREP_CONFIG", os.fspath(folder / "config.toml"))
     try:
         yield folder
     finally:

@@ -91,9 +91,7 @@ def test_a_global_option_after_a_step_says_where_it_goes():
 
 
 def test_parse_steps_binds_values_and_describes_them_back():
-    steps = parse_steps(
-        "resize 200x --mode fit --only-shrink autocontrast --cutoff 2.5 rotate -90"
-    )
+    steps = parse_steps("resize 200x --mode fit --only-shrink autocontrast --cutoff 2.5 rotate -90")
     assert [s.name for s in steps] == ["resize", "autocontrast", "rotate"]
     assert steps[0].option_dict["size"] == ops.Size(200, None)
     assert steps[0].option_dict["only_shrink"] is True

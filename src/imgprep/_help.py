@@ -50,8 +50,10 @@ def _paragraphs(text: str) -> list[str]:
     return [
         line
         for paragraph in text.split("\n\n")
-        for line in [*textwrap.wrap(paragraph, WIDTH - 2, initial_indent="  ",
-                                    subsequent_indent="  "), ""]
+        for line in [
+            *textwrap.wrap(paragraph, WIDTH - 2, initial_indent="  ", subsequent_indent="  "),
+            "",
+        ]
     ]
 
 
@@ -124,8 +126,11 @@ def _param_text(param: Param) -> str:
 
 def step_help(definition: StepDef) -> str:
     usage = " ".join(
-        [f"imgprep {definition.name}", "[OPTIONS]" if definition.options else "",
-         *(p.label for p in definition.positionals)]
+        [
+            f"imgprep {definition.name}",
+            "[OPTIONS]" if definition.options else "",
+            *(p.label for p in definition.positionals),
+        ]
     ).replace("  ", " ")
     lines = [f"Usage: {usage}", "", *_paragraphs(definition.description)]
     if definition.positionals:

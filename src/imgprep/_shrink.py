@@ -43,7 +43,7 @@ def step_swaps(step: Step) -> frozenset[bool] | None:
 
 
 def _grey_decode(steps: Sequence[Step]) -> str | None:
-    """"L" when a TO_GREY step comes before anything that reads colour."""
+    """ "L" when a TO_GREY step comes before anything that reads colour."""
     for step in steps:
         effects = [v.effects for v in step.variants] if step.variants else [step.effects]
         if any(e.colour is Colour.TO_GREY for e in effects):

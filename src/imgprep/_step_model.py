@@ -37,8 +37,7 @@ class ResampleOp(Protocol):
     """The function of a ``Geometry.RESAMPLE`` step: it can take a reduced decode of an image
     whose full size is ``source_size`` and still give the geometry of the full image."""
 
-    def __call__(self, image: Image, /, *, source_size: tuple[int, int] | None = None) -> Image:
-        ...
+    def __call__(self, image: Image, /, *, source_size: tuple[int, int] | None = None) -> Image: ...
 
 
 class Geometry(enum.Enum):

@@ -50,9 +50,7 @@ class _Words:
         self.pending: Param | None = None  # an option waiting for its value
 
 
-def parse_step_tokens(
-    tokens: Sequence[str], *, global_options: Collection[str] = ()
-) -> list[Step]:
+def parse_step_tokens(tokens: Sequence[str], *, global_options: Collection[str] = ()) -> list[Step]:
     """Parse step words into bound steps. ``global_options``: spellings of the command's own
     options, so one given after a step is refused with the right advice."""
     chain: list[_Words] = []
@@ -154,9 +152,7 @@ def _convert(definition: StepDef, param: Param, text: str) -> Any:
     where = f"{definition.name} {param.label}"
     if param.choices and text not in param.choices:
         hint = did_you_mean(text, param.choices)
-        raise UsageError(
-            f"{where}: must be one of {', '.join(param.choices)}, not {text!r}{hint}"
-        )
+        raise UsageError(f"{where}: must be one of {', '.join(param.choices)}, not {text!r}{hint}")
     try:
         if param.parse is not None:
             return param.parse(text)

@@ -1,7 +1,8 @@
 """Defaults, and the user's config file that may override them.
 
 The config file is TOML, ``config.toml`` in platformdirs' user config folder for "imgprep"
-(``~/.config/imgprep/config.toml`` on Linux; ``IMGPREP_CONFIG`` names another file), e.g.::
+(``~/.config/imgprep/config.toml`` on Linux; ``IMGPREP_CONFIG`` names another file, which
+must then exist), e.g.::
 
     workers = 4
     format = "png"
@@ -104,6 +105,8 @@ def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if explicit:  # a file the user named must be there: a typo must not pass silently
+            raise UsageError(f"config file {path} does not exist") from None
         return values
     except PermissionError:
         if not explicit:
@@ -132,7 +135,7 @@ def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
             )
         if key == "format":
             try:
-                value = canonical_format(value)
+                value = canonical_format(str(value))
             except UsageError as error:
                 raise UsageError(f"config file {path}: {error}") from None
         values[key] = value

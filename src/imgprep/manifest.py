@@ -21,8 +21,8 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from imgprep import files
-from imgprep.files import StrPath
+from imgprep import _fs
+from imgprep._fs import StrPath
 
 __all__ = ["MANIFEST_NAME", "Entry", "Manifest"]
 
@@ -58,12 +58,12 @@ class Manifest:
         self._new_outputs = 0  # recorded this run and absent from the file before
         self._lines_on_disk = 0
         self._lock = threading.Lock()
-        self._log = files.LineLog(self.path)  # one open file for the run's appends
+        self._log = _fs.LineLog(self.path)  # one open file for the run's appends
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
         manifest = cls(folder)
-        text = files.read_text(manifest.path)
+        text = _fs.read_text(manifest.path)
         manifest._entries, manifest._lines_on_disk = _parse(text)
         if text and not text.endswith("\n"):
             # A kill tore the last line: rewrite without it before anything is appended to it.
@@ -91,16 +91,16 @@ class Manifest:
         entry = self.get(output)
         if entry is None or entry.recipe != recipe:
             return False
-        if entry.input != files.absolute_text(input_path):
+        if entry.input != _fs.absolute_text(input_path):
             return False
-        if files.file_identity(output_path) != (entry.output_size, entry.output_mtime_ns):
+        if _fs.file_identity(output_path) != (entry.output_size, entry.output_mtime_ns):
             return False  # deleted or edited since we wrote it
-        identity = files.file_identity(input_path)
+        identity = _fs.file_identity(input_path)
         if identity is None:
             return False
         if identity == (entry.input_size, entry.input_mtime_ns):
             return True
-        if identity[0] != entry.input_size or files.file_digest(input_path) != entry.input_digest:
+        if identity[0] != entry.input_size or _fs.file_digest(input_path) != entry.input_digest:
             return False
         # Same bytes, new mtime (touched, copied, checked out): remember the new mtime so the
         # next run does not hash it again.
@@ -118,11 +118,11 @@ class Manifest:
         with self._lock:
             if self._lines_on_disk <= len(self._entries) + self._new_outputs:
                 return  # e.g. a first run: every line is live
-            self._rewrite(_parse(files.read_text(self.path))[0])
+            self._rewrite(_parse(_fs.read_text(self.path))[0])
 
     def _rewrite(self, entries: dict[str, Entry]) -> None:
         lines = [_LINE_ENCODER.encode(vars(entry)) for entry in entries.values()]
-        files.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
+        _fs.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
         self._lines_on_disk = len(lines)
 
 

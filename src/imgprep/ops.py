@@ -274,8 +274,7 @@ def check_color(color: str) -> str:
         ImageColor.getrgb(color)
     except ValueError:
         raise UsageError(
-            f"colour must be a CSS name (red), #rgb, #rrggbb, #rrggbbaa or rgb(...), "
-            f"not {color!r}"
+            f"colour must be a CSS name (red), #rgb, #rrggbb, #rrggbbaa or rgb(...), not {color!r}"
         ) from None
     return color
 
@@ -327,8 +326,8 @@ def resize(
     unchanged copy by fit, cover and stretch; cover still crops a side that exceeds the box;
     pad still pads the unscaled image to the full box (the canvas size is the point of pad).
 
-    ``source_size``: ``image`` is a reduced decode (JPEG DCT scaling, JPEG 2000 levels: a
-    power-of-two reduction, last partial block rounded up) of an image of this size. Output
+    ``source_size``: ``image`` is a reduced decode (JPEG DCT scaling: a power-of-two
+    reduction, last partial block rounded up) of an image of this size. Output
     size and crop are then computed for ``source_size``, so shrink-on-load changes the pixels
     only by resampling, never the geometry.
 

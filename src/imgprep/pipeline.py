@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from imgprep import files
+from imgprep import _discover, _fs, files
+from imgprep._discover import InputList
+from imgprep._fs import StrPath
 from imgprep._shrink import apply_steps, decode_hint
 from imgprep._version import __version__
 from imgprep.config import DEFAULTS, canonical_format, default_workers, load_user_defaults
@@ -47,7 +49,7 @@ from imgprep.errors import (
     OutputError,
     UsageError,
 )
-from imgprep.files import DecodeHint, InputFile, InputList, StrPath
+from imgprep.files import InputFile
 from imgprep.manifest import Entry, Manifest
 from imgprep.seq import add_cache, collate, prefetch, smap
 from imgprep.steps import Step, Variant
@@ -366,7 +368,7 @@ class Plan:
         known = self._formats.get(suffix)
         if known is None:
             known = self._formats[suffix] = files.output_format(
-                "same", files.format_of_suffix(suffix), suffix
+                files.format_of_suffix(suffix), suffix
             )
         return known
 
@@ -393,7 +395,7 @@ class Plan:
         input_hashes = {  # only an input inside the output folder can be overwritten
             hash(real)
             for real, index in self._real_inputs()
-            if self.inputs.problem(index) is None and _inside(real, output_root)
+            if self.inputs.problem(index) is None and _fs.is_inside(real, output_root)
         }
         output_hashes: set[int] = set()
         suspects: set[int] = set()
@@ -432,7 +434,7 @@ class Plan:
                 job = self.job(index, variant_index)
                 # --name may give the name folders of its own
                 real = os.path.normpath(os.path.join(real_folders[folder], job.key[skip:]))
-                if not _inside(real, output_root):
+                if not _fs.is_inside(real, output_root):
                     raise OutputError(
                         f"output name {job.key} for {self.inputs.path_text(index)} would leave"
                         " the output folder"
@@ -542,7 +544,7 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> Inpu
     real_path = _RealPaths()
     roots: dict[Path, str] = {}
     kept = InputList()
-    found = files.iter_inputs(
+    found = _discover.iter_inputs(
         options.inputs, recursive=options.recursive, listed=options.input_paths
     )
     for file in found:
@@ -551,9 +553,9 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> Inpu
         if root_path not in roots:
             roots[root_path] = os.path.realpath(root_path)
         root = roots[root_path]
-        if output != root and _inside(output, root) and _inside(real, output):
+        if output != root and _fs.is_inside(output, root) and _fs.is_inside(real, output):
             continue  # the output folder sits inside the folder this input was found in
-        if manifest is not None and _inside(real, output):
+        if manifest is not None and _fs.is_inside(real, output):
             entry = manifest.get(Path(os.path.relpath(real, output)).as_posix())
             if entry is not None and os.path.realpath(entry.input) != real:
                 continue
@@ -577,13 +579,6 @@ class _RealPaths:
             return os.path.realpath(path)
         joined = os.path.join(real_folder, name)
         return os.path.realpath(joined) if os.path.islink(joined) else joined
-
-
-def _inside(path: str, folder: str) -> bool:
-    """Whether ``path`` lies strictly below ``folder`` (both real, absolute, normalized)."""
-    return path != folder and path.startswith(
-        folder if folder.endswith(os.sep) else folder + os.sep
-    )
 
 
 def run(
@@ -671,7 +666,7 @@ def _execute(
     def produce(variant_index: int, index: int) -> OutputRecord:
         job = plan.job(index, variant_index)
         path = inputs.path_text(index)
-        source = _Source(path, files.absolute_text(path, cwd), inputs.problem(index))
+        source = _Source(path, _fs.absolute_text(path, cwd), inputs.problem(index))
         return _produce(options, manifest, job, source, decoded, after_augment)
 
     # One pool task per input: its variants, one after the other in the same worker. (Pooling
@@ -805,7 +800,7 @@ def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
             manifest.record(
                 Entry(
                     output=job.key,
-                    input=files.absolute_text(file.path),
+                    input=_fs.absolute_text(file.path),
                     input_size=identity[0],
                     input_mtime_ns=identity[1],
                     input_digest="",

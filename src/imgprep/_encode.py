@@ -1,0 +1,289 @@
+"""Writing outputs: output formats, adapting modes to them, ICC profiles, atomic saving.
+
+``save_image`` encodes and writes one output through ``_fs.write_atomic``: readers and a
+``kill -9`` only ever see a complete file or none. Every failure is raised as
+``OutputError(f"{path}: {reason}")``. It runs in several threads at once.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import IO, Any
+
+from PIL import Image
+
+from imgprep import config
+from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode
+from imgprep._discover import IMAGE_EXTENSIONS
+from imgprep._fs import StrPath, write_atomic, write_failure
+from imgprep.png import save_png
+
+__all__ = ["OUTPUT_FORMATS", "format_of_suffix", "output_format", "save_image"]
+
+OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
+    "png": ("PNG", "png"),
+    "jpeg": ("JPEG", "jpg"),
+    "webp": ("WEBP", "webp"),
+    "tiff": ("TIFF", "tif"),
+}
+"""``--format`` names -> (Pillow format, output extension without dot)."""
+
+# The Pillow format of each extension that --format same may keep (see _SAME_FORMATS).
+_SUFFIX_FORMATS: dict[str, str] = {
+    **dict.fromkeys((".jpg", ".jpeg", ".jpe", ".jfif"), "JPEG"),
+    **dict.fromkeys((".png", ".apng"), "PNG"),
+    **dict.fromkeys((".tif", ".tiff"), "TIFF"),
+    **dict.fromkeys((".jp2", ".j2k", ".jpc", ".jpf", ".jpx", ".j2c"), "JPEG2000"),
+    **dict.fromkeys((".bmp", ".dib"), "BMP"),
+    **dict.fromkeys((".ppm", ".pbm", ".pgm", ".pnm"), "PPM"),
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".tga": "TGA",
+    ".qoi": "QOI",
+}
+
+
+def format_of_suffix(suffix: str) -> str:
+    """The Pillow format an input named ``*suffix`` is taken to have ("" when unknown), for
+    planning ``--format same`` before any file is opened."""
+    return _SUFFIX_FORMATS.get(suffix.lower(), "")
+
+
+# formats "same" keeps: Pillow writes them well (its SAVE table also lists stubs and
+# special-purpose writers such as PDF, ICO or HDF5, which become PNG)
+_SAME_FORMATS = frozenset(
+    {"PNG", "JPEG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "TGA", "JPEG2000", "QOI"}
+)
+_DEFAULT_EXTENSIONS = {
+    "GIF": "gif",
+    "BMP": "bmp",
+    "PPM": "ppm",
+    "TGA": "tga",
+    "JPEG2000": "jp2",
+    "QOI": "qoi",
+}
+# formats whose files carry an ICC profile in Pillow
+_ICC_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF", "JPEG2000"})
+
+
+def output_format(input_format: str, input_suffix: str) -> tuple[str, str]:
+    """(Pillow format, extension without dot) of the ``--format same`` output of an input in
+    ``input_format`` named ``*input_suffix``; the other ``--format`` names map through
+    ``OUTPUT_FORMATS`` whatever the input.
+
+    The input's format is kept with its own suffix lower-cased (``photo.JPG`` -> ``"jpg"``);
+    without a suffix (or with one that is no image extension) it gets the format's usual
+    extension. A format imgprep does not write becomes PNG; ``MPO`` (camera JPEGs with extra
+    pictures) is written as JPEG.
+    """
+    format_name = "JPEG" if input_format == "MPO" else input_format
+    if format_name not in _SAME_FORMATS:
+        return OUTPUT_FORMATS["png"]
+    suffix = input_suffix.lower().lstrip(".")
+    if suffix and "." + suffix in IMAGE_EXTENSIONS:
+        return format_name, suffix
+    for pillow_format, extension in OUTPUT_FORMATS.values():
+        if pillow_format == format_name:
+            return pillow_format, extension
+    return format_name, _DEFAULT_EXTENSIONS.get(format_name, format_name.lower())
+
+
+def _flatten(image: Image.Image, background: str = "white") -> Image.Image:
+    """Composite an image with alpha over a plain background (JPEG and friends have no alpha)."""
+    rgba = image.convert("RGBA")
+    base = Image.new("RGBA", rgba.size, background)
+    base.alpha_composite(rgba)
+    return base.convert("RGB")
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey to 8-bit ``L``: 0..65535 maps onto 0..255; F is 0..255 clipped."""
+    if image.mode == "F":
+        return image.convert("L")  # Pillow's convention: F values are on the 8-bit scale
+    # I;16 and I hold 16-bit samples (Pillow decodes 16-bit files to them); higher values clip
+    wide = image.convert("I")
+    return wide.point(lambda value: value / 257).convert("L")
+
+
+def _to_16bit(image: Image.Image) -> Image.Image:
+    """``I`` (clipped to 0..65535) or ``F`` (0..255 scale, stretched by 257) to ``I;16``."""
+    if image.mode == "F":
+        image = image.point(lambda value: value * 257).convert("I")
+    return image.convert("I;16")  # Pillow clips I to 0..65535 here
+
+
+def _grey_or_colour(image: Image.Image, *, alpha: bool, bits16: bool) -> Image.Image:
+    """Any mode to one of L/LA/RGB/RGBA (and I;16 when ``bits16``), keeping grey as grey."""
+    mode = image.mode
+    # Wide grey is kept from standard_mode on purpose: an 8-bit format scales the samples
+    # (0..65535 -> 0..255) from the wide values, and Pillow converts I;16B, I;16L and I;16N to
+    # I;16 through L (clipping at 255), so those go to I directly.
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        if bits16:
+            return image.convert("I;16") if mode.startswith("I;16") else _to_16bit(image)
+        return _to_8bit(image)
+    image = standard_mode(image)  # now L, LA, RGB or RGBA
+    if image.mode in ("LA", "RGBA") and not alpha:
+        flat = _flatten(image)
+        return flat.convert("L") if image.mode == "LA" else flat
+    return image
+
+
+# Pillow format -> (modes written as they are, keeps alpha, keeps 16-bit grey, keeps grey)
+_FORMAT_MODES: dict[str, tuple[frozenset[str], bool, bool, bool]] = {
+    "JPEG": (frozenset({"L", "RGB", "CMYK"}), False, False, True),
+    "PNG": (frozenset({"1", "L", "LA", "RGB", "RGBA", "P", "I;16"}), True, True, True),
+    "WEBP": (frozenset({"RGB", "RGBA"}), True, False, False),
+    "TIFF": (
+        frozenset({"1", "L", "LA", "RGB", "RGBA", "CMYK", "P", "I;16", "I", "F"}),
+        True,
+        True,
+        True,
+    ),
+    "GIF": (frozenset({"L", "P"}), True, False, True),
+    "BMP": (frozenset({"1", "L", "P", "RGB", "RGBA"}), True, False, True),
+    "TGA": (frozenset({"L", "LA", "P", "RGB", "RGBA"}), True, False, True),
+    "PPM": (frozenset({"1", "L", "RGB"}), False, False, True),
+    "QOI": (frozenset({"RGB", "RGBA"}), True, False, False),
+    "JPEG2000": (frozenset({"L", "LA", "RGB", "RGBA", "I;16"}), True, True, True),
+}
+_OTHER_FORMAT_MODES = (frozenset({"L", "RGB", "RGBA"}), True, False, True)
+
+
+def _adapt_mode(image: Image.Image, format_name: str) -> Image.Image:
+    """The image in a mode ``format_name`` can hold; see ``save_image`` for the table."""
+    kept, alpha, bits16, grey = _FORMAT_MODES.get(format_name, _OTHER_FORMAT_MODES)
+    if image.mode in kept:
+        return image
+    adapted = _grey_or_colour(image, alpha=alpha, bits16=bits16)
+    if adapted.mode not in kept:  # grey where only colour is written, LA without grey alpha
+        adapted = adapted.convert("RGBA" if "A" in adapted.mode else "RGB")
+    if not grey and adapted.mode not in kept:
+        adapted = adapted.convert("RGB")
+    return adapted
+
+
+_ICC_SPACE_OF_MODE = {
+    "RGB": b"RGB ",
+    "RGBA": b"RGB ",
+    "P": b"RGB ",
+    "L": b"GRAY",
+    "LA": b"GRAY",
+    "I;16": b"GRAY",
+    "CMYK": b"CMYK",
+}
+
+
+# Outputs up to this many bytes of pixels are encoded in memory and written with one call
+# (fewer system calls, and a failing encoder never creates a file); larger ones stream to disk
+# so a huge output is not held twice.
+ENCODE_IN_MEMORY_MAX_BYTES = 16 << 20
+
+
+def save_image(
+    image: Image.Image,
+    path: StrPath,
+    *,
+    format: str,
+    quality: int | None = None,
+    png_compress_level: int = config.PNG_COMPRESS_LEVEL,
+    optimize: bool = False,
+    icc_profile: bytes | None = None,
+    embed_icc: bool = True,
+    fsync: bool = False,
+) -> tuple[int, int]:
+    """Write ``image`` to ``path`` atomically as ``format`` (a Pillow format name); return the
+    written file's ``(size, st_mtime_ns)``, as ``file_identity`` would give it.
+
+    The image goes to ``.<name>.<random>.imgprep-tmp`` in the same folder, which is then
+    renamed onto ``path``: readers and a ``kill -9`` only ever see a complete file or none.
+    Missing parent folders are created. Any failure removes the temporary file and raises
+    ``OutputError(f"{path}: {reason}")`` ("no space left on device", "read-only file system",
+    "permission denied", "cannot encode the image (...)"); an existing ``path`` is untouched.
+
+    Modes are adapted to what the format holds:
+
+    ========  ===============================  ==================================================
+    format    kept as is                       otherwise
+    ========  ===============================  ==================================================
+    JPEG      L, RGB, CMYK                     alpha composited over white (LA->L, RGBA/PA->RGB);
+                                               I;16/I scaled 0..65535 -> L 0..255; F clipped to L;
+                                               1 -> L; P, YCbCr, LAB, HSV -> RGB
+    PNG       1, L, LA, RGB, RGBA, P, I;16     I clipped to I;16; F (0..255 scale) x257 -> I;16;
+                                               PA -> RGBA; CMYK, YCbCr, LAB, HSV -> RGB
+    WEBP      RGB, RGBA                        grey -> RGB, grey+alpha -> RGBA; 16-bit scaled
+    TIFF      1, L, LA, RGB, RGBA, CMYK, P,    PA -> RGBA; YCbCr, LAB, HSV -> RGB
+              I;16, I, F
+    BMP       1, L, P, RGB, RGBA               16-bit scaled to L; LA -> RGBA; others -> RGB
+    GIF       L, P                             8-bit first, then Pillow quantizes to P
+    PPM       1, L, RGB                        alpha composited over white; 16-bit scaled
+    others    see ``_FORMAT_MODES``            8-bit grey or RGB, alpha kept where supported
+    ========  ===============================  ==================================================
+
+    ICC: only the ``icc_profile`` argument counts (a profile in ``image.info`` is ignored). It
+    is attached only when its colour space (header bytes 16..20) matches both the given and the
+    saved mode (``RGB `` for RGB/RGBA/P, ``GRAY`` for L/LA/I;16, ``CMYK`` for CMYK); otherwise
+    it is dropped (the grayscale output of an RGB-profiled photo carries no profile). For a
+    format that cannot carry a profile at all (BMP, GIF, ...), RGB pixels are converted to sRGB
+    with it. ``embed_icc=False`` (``--strip-icc``) does the same for every format: colours are
+    converted to sRGB and no profile is stored, so the file looks right without one.
+
+    Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80), except that
+    PNG pixels are deflated by zlib-ng at ``png_compress_level`` (``png.save_png``; the default
+    7 writes files the size of Pillow's level 6). Images of up to ``ENCODE_IN_MEMORY_MAX_BYTES``
+    of pixels are encoded in memory first and written with one call; larger ones are streamed
+    to the temporary file.
+    """
+    adapted = _adapt_mode(image, format)
+    adapted, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
+    options: dict[str, Any] = {}
+    if quality is not None and format in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if format == "PNG":
+        options["compress_level"] = png_compress_level
+    if optimize and format in ("JPEG", "PNG"):
+        options["optimize"] = True
+    # Always explicit: PNG and TIFF would otherwise fall back to image.info["icc_profile"],
+    # and only the icc_profile argument decides (the pipeline passes None for --strip-icc).
+    options["icc_profile"] = profile
+
+    def write(stream: IO[bytes]) -> None:
+        if format == "PNG":
+            save_png(adapted, stream, **options)
+        else:
+            adapted.save(stream, format=format, **options)
+
+    pixel_bytes = adapted.width * adapted.height * len(adapted.getbands())
+    if pixel_bytes > ENCODE_IN_MEMORY_MAX_BYTES:
+        return write_atomic(path, write, fsync)
+    encoded = io.BytesIO()
+    try:
+        write(encoded)
+    except Exception as error:
+        raise write_failure(path, error) from error
+    return write_atomic(path, encoded.getbuffer(), fsync)
+
+
+def _with_profile(
+    given_mode: str,
+    image: Image.Image,
+    format_name: str,
+    icc_profile: bytes | None,
+    embed_icc: bool,
+) -> tuple[Image.Image, bytes | None]:
+    """The adapted ``image`` and the profile to store with it, as ``save_image`` describes:
+    converted to sRGB where the profile cannot be stored, the profile where it matches."""
+    if not icc_profile:
+        return image, None
+    space = icc_colour_space(icc_profile)
+    if format_name not in _ICC_FORMATS or not embed_icc:
+        if space == b"RGB " and image.mode in ("RGB", "RGBA"):
+            converted = profile_to_srgb(image, icc_profile)
+            if converted is not None:  # an unusable profile: keep the numbers as they are
+                return converted, None
+        return image, None
+    if _ICC_SPACE_OF_MODE.get(given_mode) == _ICC_SPACE_OF_MODE.get(image.mode) == space:
+        # the mode must match before and after adaptation: grey widened to RGB for WebP
+        # holds grey values, not the RGB colours an RGB profile describes
+        return image, icc_profile
+    return image, None

@@ -1,0 +1,233 @@
+"""imgprep._discover: finding inputs in folders, glob patterns and path lists."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path, PurePath
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from corpus import DISCOVERY_PROBLEMS, EXPECTED_REASONS, make_bad_inputs, sample
+from imgprep import _discover, files
+from imgprep.errors import InputError
+from imgprep.files import InputFile
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_bad_inputs(tmp_path_factory.mktemp("bad"))
+
+
+def relatives(found: list[InputFile]) -> list[str]:
+    return [entry.relative.as_posix() for entry in found]
+
+
+def problems(found: list[InputFile]) -> dict[str, str | None]:
+    return {entry.relative.as_posix(): entry.problem for entry in found}
+
+
+# ----------------------------------------------------------------------------------- discovery
+
+
+@pytest.fixture
+def photo_tree(tmp_path: Path) -> Path:
+    """A folder of inputs mixed with things that are not inputs."""
+    root = tmp_path / "photos"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    jpeg = sample("hopper.jpg").read_bytes()
+    for name in ("b.jpg", "a.png", "C.JPG", "sub/d.png", "sub/deeper/e.webp"):
+        (root / name).write_bytes(jpeg)
+    (root / "README.txt").write_text("not an image\n", encoding="utf-8")
+    (root / "notes.md").write_text("# notes\n", encoding="utf-8")
+    (root / "noextension").write_bytes(jpeg)  # found by its first bytes
+    (root / ".hidden.jpg").write_bytes(jpeg)
+    (root / f".b.jpg.0123abcd{files.TEMP_SUFFIX}").write_bytes(jpeg)  # a killed run's leftover
+    return root
+
+
+def test_directory_is_walked_sorted_with_sniffing_and_without_subfolders(photo_tree: Path) -> None:
+    found = files.find_inputs([str(photo_tree)])
+    assert relatives(found) == ["C.JPG", "a.png", "b.jpg", "noextension"]
+    assert all(entry.problem is None for entry in found)
+    assert found[0].path == photo_tree / "C.JPG"
+
+
+def test_input_list_gives_back_what_was_found(photo_tree: Path, tmp_path: Path) -> None:
+    (tmp_path / "x.jpg").mkdir()
+    found = [
+        *files.find_inputs([str(photo_tree), str(tmp_path / "missing.jpg")], recursive=True),
+        files.InputFile(Path("a/b/c.jpg"), PurePath("b/c.jpg")),
+        files.InputFile(Path("a/b/c.jpg"), PurePath("elsewhere/c.jpg")),  # not the path's end
+        files.InputFile(Path("a/xc.jpg"), PurePath("c.jpg"), "odd"),  # a suffix, not a part
+        files.InputFile(Path("folder"), PurePath(), "permission denied"),
+    ]
+    listed = _discover.InputList(found)
+    assert len(listed) == len(found)
+    assert list(listed) == found
+    assert listed[-1] == found[-1] and listed[1:3] == found[1:3]
+    assert [listed[i].problem for i in range(len(found))] == [f.problem for f in found]
+    for index in [*range(len(found)), -1, -len(found)]:  # the text accessors agree
+        assert listed.path_text(index) == str(found[index].path)
+        assert listed.relative_text(index) == str(found[index].relative)
+        assert listed.problem(index) == found[index].problem
+    for outside in (len(found), -len(found) - 1):
+        for read in (listed.__getitem__, listed.path_text, listed.relative_text, listed.problem):
+            with pytest.raises(IndexError):
+                read(outside)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["a", "b", "photos", ".", "x y", "é"]), max_size=3),
+            st.lists(st.sampled_from(["c.jpg", "d", "sub", "e.tar.gz"]), min_size=1, max_size=3),
+        ),
+        max_size=8,
+    )
+)
+def test_input_list_round_trips_any_path_and_relative(entries: list) -> None:
+    found = [
+        files.InputFile(Path(*root, *relative), PurePath(*relative)) for root, relative in entries
+    ]
+    listed = _discover.InputList(found)
+    assert list(listed) == found
+    assert [listed.relative_text(i) for i in range(len(found))] == [str(f.relative) for f in found]
+
+
+def test_recursive_walk_mirrors_subfolders(photo_tree: Path) -> None:
+    found = files.find_inputs([str(photo_tree)], recursive=True)
+    assert relatives(found) == [
+        "C.JPG",
+        "a.png",
+        "b.jpg",
+        "noextension",
+        "sub/d.png",
+        "sub/deeper/e.webp",
+    ]
+
+
+def test_image_extensions_are_lower_case_and_what_pillow_opens() -> None:
+    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp"} <= (
+        files.IMAGE_EXTENSIONS
+    )
+    assert all(ext.startswith(".") and ext == ext.lower() for ext in files.IMAGE_EXTENSIONS)
+    assert ".txt" not in files.IMAGE_EXTENSIONS
+    assert ".pdf" not in files.IMAGE_EXTENSIONS  # Pillow writes PDF but cannot read it
+    # the table is spelled out (no plugin import at start-up): every entry must be one the
+    # installed Pillow opens, and the common ones must all be there
+    Image.init()
+    readable = {e.lower() for e, f in Image.registered_extensions().items() if f in Image.OPEN}
+    assert readable >= files.IMAGE_EXTENSIONS
+
+
+def test_glob_relative_to_its_folder_part(photo_tree: Path) -> None:
+    found = files.find_inputs([f"{photo_tree}/*.png", f"{photo_tree}/sub/*.png"])
+    assert relatives(found) == ["a.png", "d.png"]
+    deep = files.find_inputs([f"{photo_tree}/**/*.png"], recursive=True)
+    assert relatives(deep) == ["a.png", "sub/d.png"]
+    # without recursion ** is a plain *: one level only
+    shallow = files.find_inputs([f"{photo_tree}/**/*.png"])
+    assert relatives(shallow) == ["sub/d.png"]
+
+
+def test_glob_case_insensitive_extension_filter_and_directory_matches(photo_tree: Path) -> None:
+    found = files.find_inputs([f"{photo_tree}/*"])
+    # README.txt and notes.md are matched by the pattern but are not images; sub is a folder
+    assert relatives(found) == ["C.JPG", "a.png", "b.jpg", "noextension"]
+    walked = files.find_inputs([f"{photo_tree}/s*"], recursive=True)
+    assert relatives(walked) == ["sub/d.png", "sub/deeper/e.webp"]
+
+
+def test_glob_without_match_and_missing_path_are_problems(tmp_path: Path) -> None:
+    found = files.find_inputs([f"{tmp_path}/*.png", str(tmp_path / "missing.jpg")])
+    assert [entry.problem for entry in found] == ["no file matches", "no such file or directory"]
+    assert [entry.relative for entry in found] == [PurePath("*.png"), PurePath("missing.jpg")]
+
+
+def test_named_file_relative_is_its_name_whatever_the_extension(
+    photo_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(photo_tree / "sub")
+    found = files.find_inputs(["../b.jpg", "../README.txt", "deeper/e.webp"])
+    assert relatives(found) == ["b.jpg", "README.txt", "e.webp"]
+    assert found[0].path == Path("../b.jpg")  # as given, not resolved
+
+
+def test_same_real_file_is_listed_once(photo_tree: Path) -> None:
+    (photo_tree / "link_to_a.png").symlink_to("a.png")
+    found = files.find_inputs([str(photo_tree / "a.png"), str(photo_tree), f"{photo_tree}/*.png"])
+    assert relatives(found) == ["a.png", "C.JPG", "b.jpg", "noextension"]
+
+
+def test_bad_entries_come_back_with_problems(bad: dict[str, Path]) -> None:
+    folder = bad["zero_byte"].parent
+    flat = problems(files.find_inputs([str(folder)]))
+    assert flat["dir_named.jpg"] == "is a directory"
+    assert flat["dangling.jpg"] == "broken symbolic link"
+    assert "symlink_loop" not in flat  # a plain folder: skipped without -r
+    assert flat["zero_byte.jpg"] is None  # discovery does not read files; loading fails later
+    deep = problems(files.find_inputs([str(folder)], recursive=True))
+    assert deep["symlink_loop/parent"] == "symbolic link loop"
+    assert "dir_named.jpg" not in deep  # walked (it is empty), not reported
+    for key in DISCOVERY_PROBLEMS:
+        expected = EXPECTED_REASONS[key]
+        assert expected is not None
+        assert expected in (flat | deep).values()
+
+
+def test_symlinked_folder_is_walked_once(photo_tree: Path) -> None:
+    (photo_tree / "alias").symlink_to("sub", target_is_directory=True)
+    (photo_tree / "sub" / "self").symlink_to(".", target_is_directory=True)
+    found = files.find_inputs([str(photo_tree)], recursive=True)
+    assert relatives(found) == [
+        "C.JPG",
+        "a.png",
+        "alias/d.png",
+        "alias/deeper/e.webp",
+        "alias/self",
+        "b.jpg",
+        "noextension",
+    ]
+    assert problems(found)["alias/self"] == "symbolic link loop"
+
+
+def test_fifo_with_image_name_is_a_problem_and_never_blocks(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    os.mkfifo(tmp_path / "pipe")
+    found = files.find_inputs([str(tmp_path), str(tmp_path / "pipe")])
+    assert [(str(e.relative), e.problem) for e in found] == [
+        ("pipe.jpg", "not a regular file"),
+        ("pipe", "not a regular file"),
+    ]
+    with pytest.raises(InputError, match="not a regular file"):
+        files.load_image(tmp_path / "pipe.jpg")
+
+
+def test_link_to_itself_is_a_loop(tmp_path: Path) -> None:
+    (tmp_path / "self.jpg").symlink_to("self.jpg")
+    assert problems(files.find_inputs([str(tmp_path)])) == {"self.jpg": "symbolic link loop"}
+    with pytest.raises(InputError, match="symbolic link loop"):
+        files.load_image(tmp_path / "self.jpg")
+
+
+# ---------------------------------------------------------------------------------- path lists
+
+
+def test_read_path_list_lines() -> None:
+    stream = io.BytesIO(b"a.jpg\r\n\n  \nsub dir/b c.png\nlast.png")
+    assert files.read_path_list(stream) == ["a.jpg", "sub dir/b c.png", "last.png"]
+
+
+def test_read_path_list_nul_separated_keeps_newlines_in_names() -> None:
+    stream = io.BytesIO(b"odd\nname.jpg\0plain.png\0\0")
+    assert files.read_path_list(stream, null=True) == ["odd\nname.jpg", "plain.png"]
+
+
+@given(st.lists(st.binary(min_size=1).filter(lambda raw: b"\0" not in raw and raw.strip())))
+def test_read_path_list_round_trips_any_file_name_bytes(names: list[bytes]) -> None:
+    stream = io.BytesIO(b"\0".join(names))
+    assert [os.fsencode(path) for path in files.read_path_list(stream, null=True)] == names
