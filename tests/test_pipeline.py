@@ -193,7 +193,7 @@ def test_up_to_date_outputs_are_not_decoded(tmp_path, samples, count_loads):
 
 
 def test_real_paths_shortcut_agrees_with_os_path_realpath(tmp_path, monkeypatch):
-    from imgprep.pipeline import _RealPaths
+    from imgprep._plan import _RealPaths
 
     (tmp_path / "real" / "sub").mkdir(parents=True)
     (tmp_path / "real" / "a.jpg").write_bytes(b"x")

@@ -663,9 +663,9 @@ def test_another_format_or_quality_is_another_output(cli: Cli, tmp_path: Path) -
 def test_a_new_imgprep_version_rewrites_all(
     seeded: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import imgprep.pipeline
+    import imgprep._plan
 
-    monkeypatch.setattr(imgprep.pipeline, "__version__", "999.0")
+    monkeypatch.setattr(imgprep._plan, "__version__", "999.0")  # the recipe includes it
     assert summary(seeded().stderr)["written"] == 12
 
 

@@ -134,7 +134,6 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
     from imgprep.pipeline import run
 
     bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
-    reported: set[Path] = set()
     received: list[int] = []
 
     def on_start(total: int) -> None:
@@ -144,14 +143,14 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
             bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
 
+    def on_failure(path: str, reason: str) -> None:
+        message = f"Error: {path}: {reason}"
+        if bar is not None:
+            bar.write(message, file=sys.stderr)
+        else:
+            typer.echo(message, err=True)
+
     def on_record(record: OutputRecord) -> None:
-        if record.failed and record.input not in reported:
-            reported.add(record.input)
-            message = f"Error: {record.input}: {record.reason}"
-            if bar is not None:
-                bar.write(message, file=sys.stderr)
-            else:
-                typer.echo(message, err=True)
         if bar is not None:
             bar.update()
 
@@ -161,7 +160,7 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
     previous = _install_sigterm(on_sigterm)
     try:
-        report: Report = run(options, on_start=on_start, on_record=on_record)
+        report: Report = run(options, on_start=on_start, on_record=on_record, on_failure=on_failure)
     except ImgprepError as error:
         _print_error(str(error))
         return EXIT_FAILED

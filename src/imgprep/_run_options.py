@@ -1,0 +1,91 @@
+"""``RunOptions``: everything one run needs, with its defaults in one place.
+
+The settings a config file may change take their defaults from ``config.DEFAULTS``;
+``RunOptions.from_settings`` lays the user's config file under what the caller gives, which is
+how the command line builds every run. ``validate`` refuses values no run could use.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imgprep.config import DEFAULTS, canonical_format, load_user_defaults
+from imgprep.errors import UsageError
+from imgprep.steps import Step
+
+__all__ = ["NAME_FIELDS", "RunOptions"]
+
+NAME_FIELDS = ("stem", "suffix", "ext")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything one run needs; the CLI's global options map onto these one to one."""
+
+    output: Path
+    steps: Sequence[Step]
+    inputs: Sequence[str] = ()  # files, folders or glob patterns
+    input_paths: Sequence[str] = ()  # explicit file paths (e.g. read from stdin): a relative
+    # path keeps its folders under the output folder, like rsync --files-from
+    recursive: bool = False
+    # the settings a config file may change: their defaults live in config.DEFAULTS
+    format: str = DEFAULTS["format"]
+    quality: int | None = DEFAULTS["quality"]
+    png_compress_level: int = DEFAULTS["png_compress_level"]
+    optimize: bool = DEFAULTS["optimize"]
+    name: str = DEFAULTS["name"]
+    workers: int | None = DEFAULTS["workers"]  # None: the CPUs available
+    buffer: int | None = DEFAULTS["buffer"]  # None: 2 x workers
+    max_pixels: int | None = DEFAULTS["max_pixels"]
+    force: bool = False
+    fail_fast: bool = False
+    in_place: bool = False
+    allow_truncated: bool = False
+    keep_icc: bool = True
+    fsync: bool = False
+
+    @classmethod
+    def from_settings(cls, **given: Any) -> RunOptions:
+        """The options of a run: the user's config file (see ``config``) as defaults,
+        ``given`` on top. The command line builds its runs this way."""
+        return cls(**{**load_user_defaults(), **given})
+
+    def validate(self) -> None:
+        """Raise ``UsageError`` for values no run could use (the CLI checks types already)."""
+        canonical_format(self.format)
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise UsageError(f"quality must be in 1..100, not {self.quality}")
+        if not 0 <= self.png_compress_level <= 9:
+            raise UsageError(f"png compress level must be in 0..9, not {self.png_compress_level}")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"workers must be at least 1, not {self.workers}")
+        if self.buffer is not None and self.buffer < 1:
+            raise UsageError(f"buffer must be at least 1, not {self.buffer}")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise UsageError(f"max pixels must be positive, not {self.max_pixels}")
+        fields = _template_fields(self.name)
+        unknown = sorted(fields - set(NAME_FIELDS))
+        if unknown:
+            raise UsageError(
+                f"--name may use {{stem}}, {{suffix}} and {{ext}}, not {{{unknown[0]}}} "
+                f"in {self.name!r}"
+            )
+        augments = [s for s in self.steps if s.variants]
+        if len(augments) > 1:
+            raise UsageError("augment may appear once in a chain")
+        if augments and "suffix" not in fields:
+            raise UsageError(
+                f"--name must contain {{suffix}} when augment makes several outputs per input, "
+                f"not {self.name!r}"
+            )
+
+
+def _template_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise UsageError(f"--name is not a valid template ({error}): {template!r}") from None
