@@ -542,3 +542,131 @@ def test_icc_profile_kept_by_default_and_converted_to_srgb_by_strip_icc(cli, sam
         assert "icc_profile" not in image.info
         assert ImageChops.difference(image.convert("RGB"), pixels).getbbox() is not None
         assert ImageChops.difference(image.convert("RGB"), expected).getbbox() is None
+
+
+# --- edges a new user hits: refused before anything is written -----------------------------------
+
+
+def test_an_output_path_that_is_a_file_is_one_line_and_exit_2(cli, samples, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x\n")
+    result = cli("-i", samples, "-o", afile, "resize", "64")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: cannot create output folder {afile}: it is a file\n"
+    assert afile.read_text() == "x\n"
+    below = cli("-i", samples, "-o", afile / "sub", "resize", "64")
+    assert below.exit_code == 2 and below.stderr.count("\n") == 1
+    assert f"cannot create output folder {afile / 'sub'}" in below.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--name", "{stem}.png", "--format", "jpeg"],
+            "--name '{stem}.png' names every output .png, but --format jpeg writes JPEG data: "
+            "use {ext} in the name, or --format png",
+        ),
+        (["--name", "{stem}.jpg"], "--format same keeps each input's format"),
+    ],
+)
+def test_a_name_whose_extension_contradicts_the_format_is_refused(
+    cli, samples, tmp_path, args, message
+):
+    result = cli("-i", samples, "-o", tmp_path / "out", *args, "grayscale")
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "out").exists()
+    fine = cli("-i", samples / "hopper.jpg", "-o", tmp_path / "ok", "--name", "{stem}.jpeg",
+               "--format", "jpg", "grayscale")  # fmt: skip
+    assert fine.exit_code == 0 and stems(tmp_path / "ok") == ["hopper.jpeg"]
+
+
+def test_an_empty_glob_is_an_empty_folder_exit_0(cli, tmp_path):
+    (tmp_path / "incoming").mkdir()
+    for spec in (tmp_path / "incoming", f"{tmp_path}/incoming/*.jpg"):
+        result = cli("-i", spec, "-o", tmp_path / "out", "grayscale")
+        assert (result.exit_code, result.stderr) == (0, "imgprep: no input images found\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_glob_matches_any_case_of_the_extension(cli, samples, tmp_path):
+    shutil.copy(samples / "hopper.jpg", samples / "UPPER.JPG")
+    result = cli("-i", f"{samples}/*.jpg", "-o", tmp_path / "out", "grayscale")
+    assert result.exit_code == 0
+    assert stems(tmp_path / "out") == ["UPPER.jpg", "hopper.jpg", "rocket.jpg"]  # suffix lowered
+
+
+def test_listed_paths_go_below_the_output_relative_to_base(cli_process, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "2024").mkdir(parents=True)
+    shutil.copy(SAMPLES / "hopper.jpg", photos / "2024" / "a.jpg")
+    shutil.copy(SAMPLES / "hopper.jpg", tmp_path / "elsewhere.jpg")
+    listing = f"{photos / '2024' / 'a.jpg'}\0{tmp_path / 'elsewhere.jpg'}\0"
+    done = cli_process(
+        "-i", "-", "--null", "--base", photos, "-o", tmp_path / "out", "grayscale", input=listing
+    )
+    assert done.returncode == 1
+    assert stems(tmp_path / "out") == ["a.jpg"]
+    assert (tmp_path / "out" / "2024" / "a.jpg").is_file()
+    assert done.stderr.splitlines()[0] == (
+        f"Error: {tmp_path / 'elsewhere.jpg'}: not inside --base {photos}"
+    )
+
+
+def _place(word: str, places: dict[str, Path]) -> str:
+    for key, path in places.items():
+        word = word.replace("{" + key + "}", str(path))
+    return word
+
+
+REFUSALS = [
+    [],
+    ["-h"],
+    ["--version"],
+    ["nonsense"],
+    ["-i"],
+    ["-i", "{samples}", "-o", "{out}"],
+    ["-i", "{samples}", "-o", "{afile}", "grayscale"],
+    ["-i", "{samples}", "-o", "{afile}/x", "grayscale"],
+    ["-i", "{missing}", "-o", "{out}", "grayscale"],
+    ["-i", "{samples}/*.nothing", "-o", "{out}", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "-j", "x", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "--quality", "1000", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "--format", "gif", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "--name", "{{", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "--name", "../{stem}.{ext}", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "--null", "grayscale"],
+    ["-i", "{samples}", "-o", "{out}", "resize"],
+    ["-i", "{samples}", "-o", "{out}", "resize", "10", "--filter"],
+    ["-i", "{samples}", "-o", "{out}", "resize", "10", "--filter", "nope"],
+    ["-i", "{samples}", "-o", "{out}", "rotate", "inf"],
+    ["-i", "{samples}", "-o", "{out}", "rotate", "--fill", "x", "10"],
+    ["-i", "{samples}", "-o", "{out}", "augment", "--rotate", ""],
+    ["-i", "{samples}", "-o", "{out}", "grayscale", "--help", "--nonsense"],
+    ["-i", "{samples}", "-o", "{samples}", "grayscale"],
+    ["-i", "{broken}", "-o", "{out}", "grayscale"],
+]
+
+
+@pytest.mark.parametrize("words", REFUSALS, ids=" ".join)
+def test_no_refusal_ends_in_a_traceback(cli_process, samples, tmp_path, words):
+    """Every refusal is lines of `Error: ...` (and a summary), never a Python traceback."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    places = {
+        "samples": samples,
+        "out": tmp_path / "out",
+        "afile": tmp_path / "afile",
+        "missing": tmp_path / "missing",
+        "broken": tmp_path / "broken.jpg",
+    }
+    args = [_place(word, places) for word in words]
+    done = cli_process(*args)
+    assert done.returncode in (0, 1, 2), done
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    lines = done.stderr.splitlines()
+    if done.returncode:
+        assert lines and all(
+            line.startswith(("Error: ", "imgprep: ", "Usage: ", "  ", "Steps:", "Try ")) or not line
+            for line in lines
+        ), lines

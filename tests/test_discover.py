@@ -129,9 +129,8 @@ def test_glob_relative_to_its_folder_part(photo_tree: Path) -> None:
     assert relatives(found) == ["a.png", "d.png"]
     deep = files.find_inputs([f"{photo_tree}/**/*.png"], recursive=True)
     assert relatives(deep) == ["a.png", "sub/d.png"]
-    # without recursion ** is a plain *: one level only
-    shallow = files.find_inputs([f"{photo_tree}/**/*.png"])
-    assert relatives(shallow) == ["sub/d.png"]
+    # ** asks for every depth by itself: the same without -r (it used to be a plain *)
+    assert relatives(files.find_inputs([f"{photo_tree}/**/*.png"])) == ["a.png", "sub/d.png"]
 
 
 def test_glob_case_insensitive_extension_filter_and_directory_matches(photo_tree: Path) -> None:
@@ -142,10 +141,28 @@ def test_glob_case_insensitive_extension_filter_and_directory_matches(photo_tree
     assert relatives(walked) == ["sub/d.png", "sub/deeper/e.webp"]
 
 
-def test_glob_without_match_and_missing_path_are_problems(tmp_path: Path) -> None:
+def test_glob_without_match_is_empty_and_missing_path_is_a_problem(tmp_path: Path) -> None:
     found = files.find_inputs([f"{tmp_path}/*.png", str(tmp_path / "missing.jpg")])
-    assert [entry.problem for entry in found] == ["no file matches", "no such file or directory"]
-    assert [entry.relative for entry in found] == [PurePath("*.png"), PurePath("missing.jpg")]
+    assert [entry.problem for entry in found] == ["no such file or directory"]
+    assert [entry.relative for entry in found] == [PurePath("missing.jpg")]
+
+
+def test_glob_extensions_match_any_case_and_double_star_walks(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "deep").mkdir(parents=True)
+    for name in ("a.jpg", "B.JPG", "c.Jpg", "d.png", "sub/e.JPG", "sub/deep/f.jpg"):
+        Image.new("L", (2, 2)).save(
+            tmp_path / name, format="PNG" if name.endswith("png") else "JPEG"
+        )
+    flat = files.find_inputs([f"{tmp_path}/*.jpg"])
+    assert sorted(str(entry.relative) for entry in flat) == ["B.JPG", "a.jpg", "c.Jpg"]
+    deep = files.find_inputs([f"{tmp_path}/**/*.jpg"])  # no recursive=True: ** says it
+    assert sorted(str(entry.relative) for entry in deep) == [
+        "B.JPG",
+        "a.jpg",
+        "c.Jpg",
+        "sub/deep/f.jpg",
+        "sub/e.JPG",
+    ]
 
 
 def test_named_file_relative_is_its_name_whatever_the_extension(

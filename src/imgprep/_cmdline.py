@@ -85,6 +85,14 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     ),
     GlobalOption("null", ("-0", "--null"), "With '-i -': paths are NUL-separated (find -print0)."),
     GlobalOption(
+        "base",
+        ("--base",),
+        "With '-i -': place each listed file under -o by its path relative to DIR.",
+        Kind.TEXT,
+        "DIR",
+        default="paths as listed (relative ones keep their folders)",
+    ),
+    GlobalOption(
         "format",
         ("--format",),
         "Output format; 'same' keeps each input's (jpg and tif are accepted too).",

@@ -208,16 +208,27 @@ class _Finder:
         while fixed < len(parts) and not _has_magic(parts[fixed]):
             fixed += 1
         base = PurePath(*parts[:fixed]) if fixed else PurePath()
-        matches = sorted(glob.glob(pattern, recursive=self.recursive))
-        if not matches:
-            yield InputFile(Path(pattern), PurePath(PurePath(pattern).name), "no file matches")
-            return
-        for match in matches:
+        # `**` asks for sub-folders whether or not -r is given; an extension matches in any
+        # case, as in folder walks (`*.jpg` finds `IMG_1.JPG`). A pattern matching nothing is
+        # an empty input, like an empty folder: a cron job over incoming/*.jpg is not an error.
+        matches = glob.glob(_any_case_extension(pattern), recursive="**" in pattern)
+        for match in sorted(matches):
             path = Path(match)
             relative = PurePath(match).relative_to(base)
             if ".." in relative.parts or relative.is_absolute() or not relative.parts:
                 relative = PurePath(path.name)
             yield from self.entry(path, relative, ())
+
+
+def _any_case_extension(pattern: str) -> str:
+    """``photos/*.jpg`` -> ``photos/*.[jJ][pP][gG]``: the last part's extension in any case,
+    when it is plain letters and digits (a pattern's own brackets are left alone)."""
+    folder, name = os.path.split(pattern)
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not extension.isalnum() or not extension.isascii():
+        return pattern
+    either = "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in extension)
+    return os.path.join(folder, f"{stem}.{either}")
 
 
 def find_inputs(
@@ -226,8 +237,9 @@ def find_inputs(
     """The input files named by ``specs``, in order, each spec's files sorted.
 
     A spec is a file (taken whatever its name), a directory (its files sorted by name;
-    sub-folders only when ``recursive``), or a glob pattern (``*``, ``?``, ``[...]``, and ``**``
-    when ``recursive``; ``relative`` is the path below the pattern's folder part without magic).
+    sub-folders only when ``recursive``), or a glob pattern (``*``, ``?``, ``[...]``, and
+    ``**`` for any depth of sub-folders; the extension matches in any case; ``relative`` is
+    the path below the pattern's folder part without magic).
 
     Inside folders and glob matches a file is an input when its extension is one Pillow opens
     (any case), or when it has another extension or none and starts with an image signature;
@@ -238,7 +250,7 @@ def find_inputs(
 
     Symbolic links to folders are followed when recursive, each real folder once; a link back to
     a folder being walked gives one "symbolic link loop" entry. A spec naming nothing gives
-    "no such file or directory" (a pattern matching nothing: "no file matches"). The same real
+    "no such file or directory" (a pattern matching nothing gives nothing). The same real
     file reached twice is listed once. Never raises for one bad entry.
 
     ``listed`` are specs read from a list (``find ... | imgprep -i -``), found after ``specs``:
@@ -249,21 +261,42 @@ def find_inputs(
 
 
 def iter_inputs(
-    specs: Iterable[str], *, recursive: bool = False, listed: Iterable[str] = ()
+    specs: Iterable[str],
+    *,
+    recursive: bool = False,
+    listed: Iterable[str] = (),
+    base: str | None = None,
 ) -> Iterator[InputFile]:
-    """``find_inputs`` one input at a time, for callers that keep them compactly (InputList)."""
+    """``find_inputs`` one input at a time, for callers that keep them compactly (InputList).
+
+    ``base``: the folder the ``listed`` paths are placed relative to (``--base``); a listed
+    path outside it is a problem. Without it they keep the folders they were given with.
+    """
     finder = _Finder(recursive)
     for spec in specs:
         yield from finder.spec(spec)
     for text in listed:
-        given = PurePath(text)
-        keeps_folders = not given.is_absolute() and ".." not in given.parts
+        given = _listed_relative(text, base)
         for file in finder.spec(text):
-            if keeps_folders:
+            if isinstance(given, str):  # outside --base: said, not silently renamed
+                file = InputFile(file.path, PurePath(file.path.name), given)
+            elif given is not None:
                 # a file keeps the path it was given as; a folder's files go below that path
                 relative = given if file.path == Path(text) else given / file.relative
                 file = InputFile(file.path, relative, file.problem)
             yield file
+
+
+def _listed_relative(text: str, base: str | None) -> PurePath | str | None:
+    """Where a listed path goes below the output folder: its path relative to ``base`` (or
+    as given, when relative and without ``..``); None: its own name only; text: a problem."""
+    if base is not None:
+        relative = os.path.relpath(os.path.abspath(text), os.path.abspath(base))
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            return f"not inside --base {base}"
+        return PurePath(relative) if relative != os.curdir else PurePath()
+    given = PurePath(text)
+    return None if given.is_absolute() or ".." in given.parts else given
 
 
 class InputList(Sequence[InputFile]):

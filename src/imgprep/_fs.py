@@ -16,6 +16,7 @@ import errno
 import hashlib
 import itertools
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "absolute_text",
     "file_digest",
     "file_identity",
+    "folder_write_problem",
     "is_inside",
     "read_text",
     "reason_for_os_error",
@@ -81,6 +83,35 @@ def is_inside(path: str, folder: str) -> bool:
 # Temporary names: a random start per process, then counting (a random draw per file costs a
 # system call); a name another process happens to hold is skipped by O_EXCL.
 _temp_numbers = itertools.count(int.from_bytes(os.urandom(4), "little"))
+
+
+def folder_write_problem(folder: StrPath) -> str | None:
+    """Why files cannot be created in ``folder`` (made first if missing), or ``None``.
+
+    Asked once before a run, so an output folder that cannot be written is one clear refusal
+    instead of one failure per input. Checks the deepest part of the path that exists: it
+    must be a folder this process may write in, on a writable file system.
+    """
+    path = os.path.abspath(os.fspath(folder))
+    probe = path
+    while True:
+        try:
+            info = os.stat(probe)
+            break
+        except FileNotFoundError:
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return "no such file or directory"
+            probe = parent
+        except OSError as error:
+            return reason_for_os_error(error, probe)
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is a file" if probe == path else f"{probe} is a file"
+    if os.statvfs(probe).f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return "permission denied"
+    return None
 
 
 def _temp_path(path: str) -> str:

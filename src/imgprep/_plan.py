@@ -259,7 +259,7 @@ def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> Inpu
     roots: dict[Path, str] = {}
     kept = InputList()
     found = _discover.iter_inputs(
-        options.inputs, recursive=options.recursive, listed=options.input_paths
+        options.inputs, recursive=options.recursive, listed=options.input_paths, base=options.base
     )
     for file in found:
         real = real_path(file.path)

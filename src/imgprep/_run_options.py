@@ -31,6 +31,7 @@ class RunOptions:
     inputs: Sequence[str] = ()  # files, folders or glob patterns
     input_paths: Sequence[str] = ()  # explicit file paths (e.g. read from stdin): a relative
     # path keeps its folders under the output folder, like rsync --files-from
+    base: str | None = None  # input_paths go below the output folder relative to this folder
     recursive: bool = False
     # the settings a config file may change: their defaults live in config.DEFAULTS
     format: str = DEFAULTS["format"]
@@ -74,6 +75,8 @@ class RunOptions:
                 f"--name may use {{stem}}, {{suffix}} and {{ext}}, not {{{unknown[0]}}} "
                 f"in {self.name!r}"
             )
+        if "ext" not in fields:
+            _check_literal_extension(self.name, canonical_format(self.format))
         augments = [s for s in self.steps if s.variants]
         if len(augments) > 1:
             raise UsageError("augment may appear once in a chain")
@@ -89,3 +92,29 @@ def _template_fields(template: str) -> set[str]:
         return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as error:
         raise UsageError(f"--name is not a valid template ({error}): {template!r}") from None
+
+
+def _check_literal_extension(template: str, format: str) -> None:
+    """Refuse a name whose own extension promises another format than the one written
+    (``--name '{stem}.png' --format jpeg`` would put JPEG bytes in .png files)."""
+    from imgprep.files import OUTPUT_FORMATS, format_of_suffix  # Pillow's names
+
+    trailing = list(string.Formatter().parse(template))[-1]
+    literal = trailing[0] if trailing[1] is None else ""
+    dot = literal.rfind(".")
+    suffix_format = format_of_suffix(literal[dot:]) if dot >= 0 else ""
+    if not suffix_format:
+        return  # no extension, or one that names no image format: the user's choice
+    suffix = literal[dot:]
+    matching = [name for name, (pillow, _) in OUTPUT_FORMATS.items() if pillow == suffix_format]
+    advice = "use {ext} in the name" + (f", or --format {matching[0]}" if matching else "")
+    if format == "same":
+        raise UsageError(
+            f"--name {template!r} names every output {suffix}, but --format same keeps each "
+            f"input's format: {advice}"
+        )
+    if OUTPUT_FORMATS[format][0] != suffix_format:
+        raise UsageError(
+            f"--name {template!r} names every output {suffix}, but --format {format} writes "
+            f"{OUTPUT_FORMATS[format][0]} data: {advice}"
+        )

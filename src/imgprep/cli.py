@@ -110,8 +110,10 @@ def _run_options(line: CommandLine) -> tuple[RunOptions, dict[str, Any]]:
     if not inputs:
         raise UsageError("no input given: use -i PATH (a file, folder or glob; '-' for stdin)")
     null = bool(cli_only.get("null"))
-    if null and "-" not in inputs:
-        raise UsageError("--null goes with '-i -' (paths read from stdin)")
+    if "-" not in inputs:
+        for spelled, given_key in (("--null", null), ("--base", "base" in given)):
+            if given_key:
+                raise UsageError(f"{spelled} goes with '-i -' (paths read from stdin)")
     from imgprep.files import read_path_list
     from imgprep.pipeline import RunOptions
 
@@ -161,6 +163,9 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
     previous = _install_sigterm(on_sigterm)
     try:
         report: Report = run(options, on_start=on_start, on_record=on_record, on_failure=on_failure)
+    except UsageError as error:  # the run cannot start as asked: nothing was written
+        _print_error(str(error))
+        return EXIT_USAGE
     except ImgprepError as error:
         _print_error(str(error))
         return EXIT_FAILED

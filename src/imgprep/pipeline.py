@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from imgprep import files
+from imgprep import _fs, files
 from imgprep._execute import execute
 from imgprep._plan import Plan, gather_inputs, plan_outputs
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import decode_hint
-from imgprep.errors import OutputError
+from imgprep.errors import UsageError
 from imgprep.manifest import Manifest
 
 __all__ = [
@@ -45,9 +45,12 @@ def run(
     after every output, ``on_failure(input, reason)`` once per failed input (all from the
     calling thread). Ctrl-C (KeyboardInterrupt) at any point ends
     the run early with the report so far (``interrupted``); outputs in flight are finished or
-    discarded, never half-written. Raises ``ImgprepError`` only for problems of the whole run
-    (collisions, an output folder that cannot be created); an input's problem is a record."""
+    discarded, never half-written. Raises ``ImgprepError`` only for problems of the whole run:
+    ``UsageError`` for an output folder that cannot be written, before anything is read;
+    ``OutputError`` for collisions and escapes, before anything is written. An input's problem
+    is a record."""
     options.validate()
+    _check_output_folder(options.output)
     started = time.monotonic()
     report = Report()
     try:
@@ -68,9 +71,17 @@ def run(
     return report
 
 
+def _check_output_folder(folder: Path) -> None:
+    """Refuse, before anything is read or written, an output folder no output could go to."""
+    problem = _fs.folder_write_problem(folder)
+    if problem is not None:
+        verb = "write to" if folder.is_dir() else "create"
+        raise UsageError(f"cannot {verb} output folder {folder}: {problem}")
+
+
 def _make_output_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        reason = (error.strerror or str(error)).lower()
-        raise OutputError(f"cannot create output folder {folder}: {reason}") from None
+    except OSError as error:  # checked before the run, yet refused by the file system
+        reason = _fs.reason_for_os_error(error, folder)
+        raise UsageError(f"cannot create output folder {folder}: {reason}") from None
