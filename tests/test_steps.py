@@ -53,7 +53,7 @@ def test_an_option_value_is_never_taken_for_a_step():
 @pytest.mark.parametrize(
     ("words", "message"),
     [
-        ("200x200", "unknown step '200x200'; steps are: resize, grayscale"),
+        ("200x200", "unknown step '200x200'; steps are: resize, crop, pad, trim, mirror"),
         ("resise 20", "unknown step 'resise'; did you mean resize?"),
         ("grayscale 200", "unknown step '200' after 'grayscale'"),
         ("resize 10 20", "unknown step '20' after 'resize'"),
@@ -74,6 +74,28 @@ def test_an_option_value_is_never_taken_for_a_step():
         ("autocontrast --cutoff nan", "autocontrast --cutoff: cutoff must be in [0, 50)"),
         ("augment", "augment: augment needs at least one of --mirror, --flip, --rotate"),
         ("augment --rotate 45", "augment --rotate: rotations must be 90, 180 or 270, not 45"),
+        ("crop", "crop: needs a GEOMETRY smaller than the image, --ratio W:H or both"),
+        ("crop 150%", "crop GEOMETRY: crop percentages must be in (0, 100], not '150%'"),
+        ("crop 200", "crop GEOMETRY: a crop in pixels needs both sides"),
+        ("crop 9x9+1+1 --gravity north", "crop: --gravity places a box without offsets"),
+        ("crop 9x9+1+1 --ratio 1:1", "crop: --ratio needs a GEOMETRY without offsets"),
+        ("crop --ratio 16/9", "crop --ratio: ratio must be WIDTH:HEIGHT"),
+        ("crop 50% --gravity middle", "crop --gravity: must be one of center, north, south"),
+        ("pad", "pad: needs a SIZE larger than 1x1, --ratio W:H or both"),
+        ("pad 100 --color nope", "pad --color: colour must be a CSS name"),
+        ("trim --fuzz 100", "trim --fuzz: fuzz must be a percentage in [0, 100), not 100"),
+        ("convert cmyk", "convert MODE: must be one of rgb, l, la, rgba, not 'cmyk'"),
+        ("convert la --background red", "convert: --background only applies to rgb and l"),
+        ("convert rgb --background nope", "convert --background: colour must be a CSS name"),
+        ("brightness -1", "brightness FACTOR: factor must be a finite number >= 0, not -1"),
+        ("contrast x", "contrast FACTOR: factor must be a number, not 'x'"),
+        ("gamma 0", "gamma GAMMA: gamma must be a number > 0, not '0'"),
+        ("posterize 9", "posterize BITS: bits must be in 1..8, not 9"),
+        ("posterize 2.5", "posterize BITS: bits must be a whole number, not '2.5'"),
+        ("blur -2", "blur RADIUS: radius must be a number >= 0, not '-2'"),
+        ("blur", "blur: missing RADIUS"),
+        ("sharpen --percent -3", "sharpen --percent: value must be a whole number >= 0"),
+        ("normalize --cutoff 50", "normalize --cutoff: cutoff must be in [0, 50), not 50"),
     ],
 )
 def test_refusals_name_the_step_and_the_option(words, message):
@@ -137,6 +159,32 @@ def test_recipes_differ_when_options_differ():
         ("rotate -90", Geometry.MOVE, Colour.NEUTRAL, True, True),
         ("rotate 180", Geometry.MOVE, Colour.NEUTRAL, False, True),
         ("rotate 15", Geometry.OTHER, Colour.READS, False, False),
+        # a box in percentages or to a ratio is the same part of the image at any scale
+        ("crop 50%", Geometry.BOX, Colour.NEUTRAL, False, True),
+        ("crop --ratio 1:1 --gravity north", Geometry.BOX, Colour.NEUTRAL, False, True),
+        ("crop 50% --ratio 4:3 --clamp", Geometry.BOX, Colour.NEUTRAL, False, True),
+        ("crop 200x100", Geometry.BOX, Colour.NEUTRAL, False, False),
+        ("crop 50%x50%+10+10", Geometry.BOX, Colour.NEUTRAL, False, False),
+        ("crop 200x100+0+0", Geometry.BOX, Colour.NEUTRAL, False, False),
+        ("pad --ratio 1:1", Geometry.BOX, Colour.NEUTRAL, False, True),
+        ("pad --ratio 1:1 --color red", Geometry.BOX, Colour.READS, False, True),
+        ("pad 300x300", Geometry.BOX, Colour.NEUTRAL, False, False),
+        ("pad 300x300 --ratio 1:1", Geometry.BOX, Colour.NEUTRAL, False, False),
+        ("trim", Geometry.BOX, Colour.READS, False, False),
+        ("convert l", Geometry.KEEP, Colour.TO_GREY, False, True),
+        ("convert la", Geometry.KEEP, Colour.TO_GREY, False, True),
+        ("convert rgb", Geometry.KEEP, Colour.READS, False, True),
+        ("invert", Geometry.KEEP, Colour.READS, False, True),
+        ("brightness 0.8", Geometry.KEEP, Colour.READS, False, True),
+        ("brightness 1.5", Geometry.KEEP, Colour.READS, False, False),  # amplifies
+        ("saturation 0", Geometry.KEEP, Colour.READS, False, True),
+        ("saturation 2", Geometry.KEEP, Colour.READS, False, False),
+        ("contrast 0.5", Geometry.KEEP, Colour.READS, False, False),  # pivots on the mean
+        ("gamma 2.2", Geometry.KEEP, Colour.READS, False, False),  # curved
+        ("posterize 3", Geometry.KEEP, Colour.READS, False, False),
+        ("normalize", Geometry.KEEP, Colour.READS, False, False),
+        ("blur 2", Geometry.KEEP, Colour.NEUTRAL, False, False),
+        ("sharpen", Geometry.KEEP, Colour.READS, False, False),
     ],
 )
 def test_each_step_says_what_it_does(words, geometry, colour, swaps, scale_invariant):
@@ -186,3 +234,67 @@ def test_make_step_errors(name, values, message):
 def test_make_step_takes_parsed_values_too():
     step = make_step("resize", size=ops.Size(20, 10), mode="stretch")
     assert step(Image.new("L", (5, 5))).size == (20, 10)
+
+
+@pytest.mark.parametrize(
+    ("words", "described"),
+    [
+        ("crop --ratio 1:1", "crop --ratio 1:1"),  # the default GEOMETRY is not shown
+        ("crop 100% --ratio 1:1", "crop --ratio 1:1"),
+        ("crop 50x40% --gravity north --clamp", "crop 50%x40% --gravity north --clamp"),
+        ("crop 200x100+0-5", "crop 200x100+0-5"),
+        ("pad --ratio 16:9 --color white", "pad --ratio 16:9 --color white"),
+        ("pad 300x --gravity south", "pad 300x --gravity south"),
+        ("trim --fuzz 2.5", "trim --fuzz 2.5"),
+        ("convert rgb --background black", "convert rgb --background black"),
+        ("sharpen --radius 1", "sharpen --radius 1"),
+        ("posterize 4", "posterize 4"),
+    ],
+)
+def test_new_steps_describe_themselves_as_typed_and_parse_back(words, described):
+    [step] = parse_steps(words)
+    assert step.describe() == described
+    [again] = parse_steps(described)
+    assert again.recipe() == step.recipe()
+
+
+def test_box_steps_keep_the_box_their_effects_compute():
+    image = Image.linear_gradient("L").resize((64, 48))
+    for words, op in [
+        ("crop 50%x25% --gravity southeast", lambda i: ops.crop(i, "50%x25%", gravity="southeast")),
+        ("crop --ratio 1:1", lambda i: ops.crop(i, ratio="1:1")),
+        ("pad 80x80 --color white", lambda i: ops.pad(i, (80, 80), color="white")),
+        ("pad --ratio 2:1 --gravity west", lambda i: ops.pad(i, ratio="2:1", gravity="west")),
+    ]:
+        [step] = parse_steps(words)
+        assert step(image).tobytes() == op(image).tobytes(), words
+        assert step.effects.box is not None
+        left, top, right, bottom = step.effects.box(image.size)
+        assert step.effects.maps_size(image.size) == (right - left, bottom - top)
+        assert step(image).size == (right - left, bottom - top)
+        # the box the pipeline hands it instead (a reduced decode's) is the one kept
+        assert step.reframe(image, (0, 0, 10, 5)).size == (10, 5)
+
+
+def test_a_step_without_a_size_box_cannot_be_reframed():
+    [trim] = parse_steps("trim")
+    assert trim.effects.box is None and trim.effects.maps_size((10, 10)) is None
+    with pytest.raises(TypeError, match="computes no box"):
+        trim.reframe(Image.new("L", (4, 4)), (0, 0, 2, 2))
+
+
+def test_effects_refuse_inconsistent_facts():
+    from imgprep.steps import Effects
+
+    with pytest.raises(ValueError, match="only a BOX step has a box"):
+        Effects(Geometry.KEEP, box=lambda size: (0, 0, *size))
+    with pytest.raises(ValueError, match="a scale-invariant BOX step needs its box"):
+        Effects(Geometry.BOX, scale_invariant=True)
+
+
+def test_an_out_of_bounds_crop_fails_the_image_not_the_command():
+    [crop] = parse_steps("crop 700x100+0+0")  # parses: whether it fits depends on each image
+    with pytest.raises(ops.OpError, match="crop box 700x100\\+0\\+0 reaches outside the 640x427"):
+        crop(Image.new("RGB", (640, 427)))
+    [clamped] = parse_steps("crop 700x100+0+0 --clamp")
+    assert clamped(Image.new("RGB", (640, 427))).size == (640, 100)

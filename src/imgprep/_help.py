@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Iterable
 
 from imgprep._cmdline import GLOBAL_OPTIONS, GlobalOption, Kind
-from imgprep._step_model import Param, StepDef
+from imgprep._step_model import Param, StepDef, format_value
 
 __all__ = ["GRAMMAR", "global_help", "short_usage", "step_help"]
 
@@ -119,8 +119,6 @@ def _param_left(param: Param) -> str:
 def _param_text(param: Param) -> str:
     if param.default is None or param.kind is bool:
         return param.help
-    from imgprep._step_model import format_value
-
     return f"{param.help} [default: {format_value(param.default)}]"
 
 

@@ -4,8 +4,9 @@ A ``StepDef`` is one entry of the step table: name, help, parameters, and a buil
 parsed values into a pure image function (or, for a fan-out step, into ``Variant``s). Its
 ``Effects`` say what the step does to an image in terms the rest of imgprep reads instead of
 step names: the shrink-on-load planner (may the decoder reduce or go grey before this step?),
-the pipeline (does this step need the full size of a reduced decode? does it swap the axes?)
-and the help. Adding a step means adding one table entry and one function in ``ops``.
+the pipeline (does this step need the full size of a reduced decode? does it swap the axes?
+which box of the source does it keep?) and the help. Adding a step means adding one table
+entry and one function in ``ops``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 __all__ = [
+    "Box",
+    "BoxOp",
     "Colour",
     "Effects",
     "Geometry",
@@ -31,13 +34,31 @@ __all__ = [
 ]
 
 ImageOp = Callable[["Image"], "Image"]
+PixelSize = tuple[int, int]
+Box = tuple[int, int, int, int]  # (left, top, right, bottom) in whole pixels, as Image.crop
+Region = tuple[float, float, float, float]  # the same, in fractional pixels
 
 
 class ResampleOp(Protocol):
     """The function of a ``Geometry.RESAMPLE`` step: it can take a reduced decode of an image
     whose full size is ``source_size`` and still give the geometry of the full image."""
 
-    def __call__(self, image: Image, /, *, source_size: tuple[int, int] | None = None) -> Image: ...
+    def __call__(
+        self,
+        image: Image,
+        /,
+        *,
+        source_size: tuple[int, int] | None = None,
+        source_box: Region | None = None,
+    ) -> Image: ...
+
+
+class BoxOp(Protocol):
+    """The function of a ``Geometry.BOX`` step: ``op(image)`` keeps the box its effects compute
+    for ``image.size``; ``op(image, box=...)`` keeps the given box of ``image`` instead (whole
+    pixels, possibly reaching outside it: the step's own fill colour covers that part)."""
+
+    def __call__(self, image: Image, /, *, box: Box | None = None) -> Image: ...
 
 
 class Geometry(enum.Enum):
@@ -46,6 +67,7 @@ class Geometry(enum.Enum):
     KEEP = "keep"  # same size, each pixel stays where it is (grayscale, autocontrast)
     MOVE = "move"  # whole pixels move exactly, no resampling (mirror, flip, quarter turns)
     RESAMPLE = "resample"  # a new size computed from the source size (resize)
+    BOX = "box"  # keeps a box of the source, pixels copied as they are (crop, pad, trim)
     OTHER = "other"  # anything else (a free rotation grows the canvas and fills corners)
 
 
@@ -67,6 +89,13 @@ class Effects:
     change with the scale). ``scaled_size`` maps a source size to the size a RESAMPLE step
     scales the whole image to (before a crop or pad of its own); the planner uses it to pick
     the smallest decode that still leaves the step enough pixels.
+
+    ``box`` maps a source size to the box a BOX step keeps of it (``(left, top, right,
+    bottom)``; a pad's box reaches outside the source), when the box depends on the size
+    alone: not for ``trim``, whose box depends on the pixels. A scale-invariant BOX step (a
+    crop in percentages or to a ratio, a pad to a ratio) passes the planner: a reduced decode
+    keeps the matching box of its pixels, and the RESAMPLE step after it sees the box's size
+    as the full size. ``maps_size`` is what the planner reads: the size a step gives a source.
     """
 
     geometry: Geometry = Geometry.KEEP
@@ -77,12 +106,30 @@ class Effects:
     scaled_size: Callable[[tuple[int, int]], tuple[int, int]] | None = field(
         default=None, compare=False
     )
+    box: Callable[[PixelSize], Box] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.geometry is Geometry.RESAMPLE) != (self.scaled_size is not None):
             raise ValueError("scaled_size is given exactly for RESAMPLE steps")
         if self.swaps_axes and self.geometry is not Geometry.MOVE:
             raise ValueError("only a MOVE step can swap the axes")
+        if self.box is not None and self.geometry is not Geometry.BOX:
+            raise ValueError("only a BOX step has a box")
+        if self.geometry is Geometry.BOX and self.scale_invariant and self.box is None:
+            raise ValueError("a scale-invariant BOX step needs its box")
+
+    def maps_size(self, size: PixelSize) -> PixelSize | None:
+        """The size this step gives a source of ``size``, when the size alone decides it (KEEP,
+        MOVE, a BOX step with a ``box``); None otherwise (RESAMPLE's output includes its own
+        crop or pad; OTHER and ``trim`` depend on more than the size)."""
+        if self.geometry is Geometry.KEEP:
+            return size
+        if self.geometry is Geometry.MOVE:
+            return (size[1], size[0]) if self.swaps_axes else size
+        if self.box is not None:
+            left, top, right, bottom = self.box(size)
+            return right - left, bottom - top
+        return None
 
 
 #: A pure move that commutes with grey conversion and with a reduced decode.
@@ -141,7 +188,7 @@ class StepDef:
     summary: str  # one line, shown in `imgprep --help`
     description: str  # shown in `imgprep STEP --help`
     params: tuple[Param, ...]
-    build: Callable[..., ImageOp | ResampleOp | tuple[Variant, ...]]
+    build: Callable[..., ImageOp | ResampleOp | BoxOp | tuple[Variant, ...]]
     example: str
     effects: Effects | Callable[..., Effects] = Effects()
     fans_out: bool = False  # build returns Variants: one output per variant
@@ -177,7 +224,7 @@ class Step:
     definition: StepDef = field(repr=False, compare=False)
     options: tuple[tuple[str, Any], ...] = ()
     effects: Effects = field(default=Effects(), compare=False, repr=False)
-    apply: ImageOp | ResampleOp | None = field(default=None, compare=False, repr=False)
+    apply: ImageOp | ResampleOp | BoxOp | None = field(default=None, compare=False, repr=False)
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
 
     @property
@@ -189,13 +236,27 @@ class Step:
             raise TypeError(f"step {self.name!r} fans out into variants; it is not applied")
         return self.apply(image)
 
-    def resample_from(self, image: Image, full_size: tuple[int, int]) -> Image:
+    def resample_from(
+        self, image: Image, full_size: tuple[int, int], source_box: Region | None = None
+    ) -> Image:
         """Apply a RESAMPLE step to ``image``, a reduced decode of a ``full_size`` image, with
-        the geometry it would have on the full image (shrink-on-load never changes sizes)."""
+        the geometry it would have on the full image (shrink-on-load never changes sizes).
+        ``source_box``: where the full image lies in ``image`` (fractional pixels), when a BOX
+        step before cut it; default: all of a power-of-two reduction."""
         if self.effects.geometry is not Geometry.RESAMPLE or self.apply is None:
             raise TypeError(f"step {self.name!r} does not resample; it needs the full image")
         apply: ResampleOp = self.apply  # type: ignore[assignment]
-        return apply(image, source_size=full_size)
+        if source_box is None:
+            return apply(image, source_size=full_size)
+        return apply(image, source_size=full_size, source_box=source_box)
+
+    def reframe(self, image: Image, box: Box) -> Image:
+        """Apply a BOX step keeping ``box`` of ``image`` (shrink-on-load gives it the box of a
+        reduced decode that matches the box the step keeps of the full image)."""
+        if self.effects.box is None or self.apply is None:
+            raise TypeError(f"step {self.name!r} computes no box from the size alone")
+        apply: BoxOp = self.apply  # type: ignore[assignment]
+        return apply(image, box=box)
 
     @property
     def option_dict(self) -> dict[str, Any]:
@@ -208,7 +269,8 @@ class Step:
         for key, value in self.options:
             param = params[key]
             if param.positional:
-                words.append(format_value(value))
+                if param.default is None or value != param.default:  # an optional one: shown
+                    words.append(format_value(value))  # when it is not the default
             elif param.kind is bool:
                 if value:
                     words.append(param.flag)
