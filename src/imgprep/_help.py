@@ -70,8 +70,13 @@ def _global_text(option: GlobalOption) -> str:
     return f"{option.help} [default: {option.default}]" if option.default else option.help
 
 
+def _positional_usage(param: Param) -> str:
+    """``SIZE``, or ``[GEOMETRY]`` for a positional that may be left out (it has a default)."""
+    return param.label if param.default is None else f"[{param.label}]"
+
+
 def step_usage(definition: StepDef) -> str:
-    return " ".join([definition.name, *(p.label for p in definition.positionals)])
+    return " ".join([definition.name, *map(_positional_usage, definition.positionals)])
 
 
 def global_help(steps: dict[str, StepDef]) -> str:
@@ -127,7 +132,7 @@ def step_help(definition: StepDef) -> str:
         [
             f"imgprep {definition.name}",
             "[OPTIONS]" if definition.options else "",
-            *(p.label for p in definition.positionals),
+            *map(_positional_usage, definition.positionals),
         ]
     ).replace("  ", " ")
     lines = [f"Usage: {usage}", "", *_paragraphs(definition.description)]
