@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import fcntl
 import io
 import os
 import re
@@ -15,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -338,6 +340,153 @@ def test_makefile_recipe_rebuilds_only_when_sources_change(photos_folder):
     assert "imgprep" in make()
     assert (prepared / "new.png").is_file()
     assert (prepared / "rocket.png").stat().st_mtime_ns == rocket_written  # the manifest kept it
+    # a camera's upper-case extensions are sources too: make notices them, not only imgprep
+    for sample, name in (("rocket.jpg", "IMG_0001.JPG"), ("coffee.png", "SCAN.PNG")):
+        shutil.copy2(SAMPLES / sample, photos_folder / "photos" / "2024" / name)
+        os.utime(photos_folder / "photos" / "2024" / name)
+        assert "imgprep" in make(), name
+        assert (prepared / "2024" / f"{Path(name).stem}.png").is_file(), name
+    assert "imgprep" not in make()
+
+
+# --- the crontab line: the same in README.md and docs/cli.md, and it works as cron runs it -------
+
+CRON_PATH = "/usr/bin:/bin"  # the PATH cron gives a job (Debian's cron, cronie, macOS)
+CRONTAB_ENTRY = re.compile(r"^(?:[\d*/,-]+ +){5}(\S.*)$")
+
+
+def crontab_commands(doc: Path) -> list[str]:
+    """The command (after the five time fields) of each crontab entry in the code blocks of
+    ``doc``."""
+    return [
+        found.group(1)
+        for _, body in code_blocks(doc.read_text())
+        for line in body.splitlines()
+        if (found := CRONTAB_ENTRY.match(line))
+    ]
+
+
+def cron_script(command: str) -> str:
+    """The path by which a crontab command starts imgprep."""
+    return next(word for word in shlex.split(command) if Path(word).name == "imgprep")
+
+
+def test_readme_and_cli_doc_give_the_same_crontab_line():
+    readme, cli_doc = crontab_commands(README), crontab_commands(CLI_DOC)
+    assert len(readme) == 1
+    assert readme == cli_doc
+    command = readme[0]
+    assert "%" not in command  # cron would turn it into a newline
+    # cron's PATH does not hold the script: the line names it by the path pipx and
+    # `pip install --user` give it, as README's Install section says
+    script = cron_script(command)
+    assert script.startswith("/") and script.endswith("/.local/bin/imgprep"), script
+    assert "~/.local/bin/imgprep" in section(README.read_text(), re.compile(r"^## Install$"))
+
+
+@pytest.mark.skipif(shutil.which("flock", path=CRON_PATH) is None, reason="no flock in /usr/bin")
+def test_crontab_line_runs_under_crons_path_quietly_and_one_run_at_a_time(tmp_path):
+    (command,) = crontab_commands(CLI_DOC)
+    script = Path(sys.executable).parent / "imgprep"  # the installed script of this environment
+    assert script.is_file()
+    # the same line, with this environment's script for the documented one and every other
+    # absolute path (the lock, the input and output folders) moved under tmp_path
+    documented = cron_script(command)
+    assert documented.startswith("/"), "a bare name is not found in cron's PATH"
+    runnable = command.replace(f" {documented} ", " IMGPREP_SCRIPT ", 1)
+    runnable = re.sub(r"(?<= )/[\w./-]+", lambda found: f"{tmp_path}{found.group()}", runnable)
+    runnable = runnable.replace("IMGPREP_SCRIPT", shlex.quote(str(script)))
+    words = shlex.split(runnable)
+    lock = Path(words[words.index("-E") + 2])
+    photos = Path(words[words.index("-i") + 1])
+    prepared = Path(words[words.index("-o") + 1])
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    (photos / "2024").mkdir(parents=True)
+    for name in SAMPLE_NAMES:
+        shutil.copy2(SAMPLES / name, photos / name)
+    shutil.copy2(SAMPLES / "chelsea.png", photos / "2024" / "chelsea.png")
+
+    def cron() -> subprocess.CompletedProcess[str]:
+        """Run the line as cron does: /bin/sh, cron's PATH and nothing else of this process's
+        environment. Any output is what cron would mail."""
+        return subprocess.run(
+            ["/bin/sh", "-c", runnable],
+            env={"PATH": CRON_PATH, "HOME": str(tmp_path), "SHELL": "/bin/sh"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    done = cron()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (prepared / "rocket.jpg").is_file() and (prepared / "2024" / "chelsea.png").is_file()
+
+    shutil.copy2(SAMPLES / "rocket.jpg", photos / "new.jpg")
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a previous run still going
+        done = cron()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")  # skipped, quietly
+    assert not (prepared / "new.jpg").exists()
+    done = cron()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (prepared / "new.jpg").is_file()
+
+    (photos / "broken.jpg").write_text("not a photo")
+    done = cron()
+    assert done.stdout.splitlines() == ["imgprep exited 1"]
+    (error,) = done.stderr.splitlines()
+    assert error.startswith(f"Error: {photos / 'broken.jpg'}: "), error
+
+
+# --- the make targets install what README.md's Quick start says -----------------------------------
+
+
+def test_make_targets_install_what_the_readme_says():
+    makefile = (ROOT / "Makefile").read_text()
+
+    def installed_by(target: str) -> list[str]:
+        """The ``pip install -e`` arguments of the stamp rule ``target`` depends on."""
+        found = re.search(rf"^{target}: (\S+)", makefile, flags=re.MULTILINE)
+        assert found, target
+        rule = re.search(
+            rf"^{re.escape(found.group(1))}:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE
+        )
+        assert rule, found.group(1)
+        return re.findall(r"-e (\S+)", rule.group(1))
+
+    assert {target: installed_by(target) for target in ("demo", "bench", "test", "lint")} == {
+        "demo": ["."],
+        "bench": ["."],
+        "test": ["'.[test]'"],
+        "lint": ["'.[dev]'"],
+    }
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.sub(r"[<>=!~;\s].*", "", requirement) for requirement in requirements}
+
+    assert {"pytest", "hypothesis"} <= names(extras["test"])
+    assert {"imgprep[test]", "ruff", "mypy"} <= names(extras["dev"])
+    quick_start = section(README.read_text(), re.compile(r"^## Quick start$"))
+    for tool in ("pytest", "hypothesis", "ruff", "mypy"):
+        assert tool in quick_start, tool
+    listed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(ROOT), "help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert [line.split()[0] for line in listed.splitlines()] == [
+        "help",
+        "demo",
+        "test",
+        "lint",
+        "bench",
+        "clean",
+    ]
 
 
 # --- docs/architecture.md: the layering it states is the real one --------------------------------
