@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cron_scale
 from corpus import build_corpus
 from measure import GNU_TIME, CommandFailed, Measurement, run_measured
 from report import (
@@ -587,6 +588,9 @@ def main() -> None:
     print("-- start-up", flush=True)
     startup = measure_startup(corpus.tiny, version_runs, image_runs)
     targets = evaluate_targets(plan, startup)
+    # its own section, bench/cron_scale.py: re-runs over 10,000 and 100,000 generated inputs
+    cron = cron_scale.measure([10_000] if quick else [10_000, 100_000], min(runs, 3))
+    targets += cron_scale.targets(cron)
 
     rows = [row.result for row in plan.rows]
     print()
@@ -596,9 +600,12 @@ def main() -> None:
             plan.notes.append(f"`{row.key}` failed and is not in the medians: {row.error}")
     elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
     load_after = os.getloadavg()[1]
+    sections = document_sections(plan, rows, targets, startup, seed, large)
+    after_startup = [title for title, _ in sections].index("Start-up") + 1
+    sections.insert(after_startup, ("Cron scale", cron_scale.section(cron)))
     markdown = render_markdown(
         header=document_header(started, elapsed, runs, quick, anchors, (load_before, load_after)),
-        sections=document_sections(plan, rows, targets, startup, seed, large),
+        sections=sections,
     )
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(markdown)

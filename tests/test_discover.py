@@ -175,9 +175,10 @@ def test_named_file_relative_is_its_name_whatever_the_extension(
 
 
 def test_same_real_file_is_listed_once(photo_tree: Path) -> None:
+    # once per name: the link is another name (its own output), a.png again is not
     (photo_tree / "link_to_a.png").symlink_to("a.png")
     found = files.find_inputs([str(photo_tree / "a.png"), str(photo_tree), f"{photo_tree}/*.png"])
-    assert relatives(found) == ["a.png", "C.JPG", "b.jpg", "noextension"]
+    assert relatives(found) == ["a.png", "C.JPG", "b.jpg", "link_to_a.png", "noextension"]
 
 
 def test_bad_entries_come_back_with_problems(bad: dict[str, Path]) -> None:
@@ -196,7 +197,20 @@ def test_bad_entries_come_back_with_problems(bad: dict[str, Path]) -> None:
         assert expected in (flat | deep).values()
 
 
+def test_hard_links_are_listed_under_each_name(photo_tree: Path) -> None:
+    # data sets kept with `cp -al` or on deduplicating storage: each name is an input
+    os.link(photo_tree / "b.jpg", photo_tree / "sub" / "b_again.jpg")
+    os.link(photo_tree / "b.jpg", photo_tree / "b_linked.jpg")
+    found = files.find_inputs([str(photo_tree)], recursive=True)
+    assert {"b.jpg", "b_linked.jpg", "sub/b_again.jpg"} <= set(relatives(found))
+    assert all(entry.problem is None for entry in found)
+    # named twice under the same name (a file, then its folder): listed once
+    again = files.find_inputs([str(photo_tree / "b_linked.jpg"), str(photo_tree)])
+    assert relatives(again).count("b_linked.jpg") == 1 and "b.jpg" in relatives(again)
+
+
 def test_symlinked_folder_is_walked_once(photo_tree: Path) -> None:
+    # once under each path: alias/ and sub/ each get their outputs; a loop is walked never
     (photo_tree / "alias").symlink_to("sub", target_is_directory=True)
     (photo_tree / "sub" / "self").symlink_to(".", target_is_directory=True)
     found = files.find_inputs([str(photo_tree)], recursive=True)
@@ -208,6 +222,9 @@ def test_symlinked_folder_is_walked_once(photo_tree: Path) -> None:
         "alias/self",
         "b.jpg",
         "noextension",
+        "sub/d.png",
+        "sub/deeper/e.webp",
+        "sub/self",
     ]
     assert problems(found)["alias/self"] == "symbolic link loop"
 

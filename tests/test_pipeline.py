@@ -73,6 +73,30 @@ def test_planner_asks_for_half_scale_and_gray_on_the_seed_chain():
         ("rotate 45 resize 100", (640, 427), None),  # the resize no longer sees the source
         ("equalize resize 100", (640, 427), None),
         ("resize 100 grayscale", (640, 427), DecodeHint(mode="L", size=(160, 106))),
+        # a crop in percentages or to a ratio passes: the resize sees the box, 2000x1500
+        ("crop 50%x50% resize 100", (4000, 3000), DecodeHint(size=(500, 375))),
+        ("crop --ratio 1:1 resize 100", (4000, 3000), DecodeHint(size=(500, 375))),
+        ("crop 50% crop 50% resize 20", (640, 427), DecodeHint(size=(160, 106))),
+        ("crop 50% grayscale resize 40", (640, 427), DecodeHint(mode="L", size=(160, 106))),
+        ("pad --ratio 1:1 resize 100", (640, 427), DecodeHint(size=(160, 106))),  # of 640x640
+        # a quarter turn before the crop: the box is taken of the turned size
+        ("rotate 90 crop 50%x100% resize 50", (640, 427), DecodeHint(size=(160, 106))),
+        ("augment --rotate 90 crop 50%x100% resize 50", (640, 427), DecodeHint(size=(160, 106))),
+        ("mirror crop 25% resize 20", (640, 427), DecodeHint(size=(160, 106))),
+        # pixel boxes, content boxes, and moves or fan-outs after a box stop the planner
+        ("crop 200x100 resize 50", (640, 427), None),
+        ("crop 50%x50%+10+10 resize 50", (640, 427), None),
+        ("pad 700x700 resize 50", (640, 427), None),
+        ("trim resize 100", (640, 427), None),
+        ("crop 50% mirror resize 40", (640, 427), None),
+        ("crop 50% augment --mirror resize 40", (640, 427), None),
+        # tone maps: only the linear ones that never amplify the decode's difference pass
+        ("brightness 0.8 invert resize 100", (640, 427), DecodeHint(size=(160, 106))),
+        ("brightness 2 resize 100", (640, 427), None),
+        ("gamma 2.2 resize 100", (640, 427), None),
+        ("posterize 3 resize 100", (640, 427), None),
+        ("convert l resize 100", (640, 427), DecodeHint(mode="L", size=(160, 106))),
+        ("blur 1 resize 100", (640, 427), None),
     ],
 )
 def test_planner_cases(chain, size, expected):
@@ -110,6 +134,15 @@ def full_decode_result(path: Path, chain: str) -> Image.Image:
         "resize x50",
         "resize 150x150 --mode cover --filter bicubic",
         "resize 90x90 --mode stretch",  # 512 px photos decode at 1/4, 1.42x the target
+        # crops and pads whose box scales with the image: the reduced decode keeps the
+        # matching whole pixels and the resize resamples the exact fractional box of them
+        "crop 50%x50% resize 100",
+        "crop 33.3%x71% --gravity southeast resize 50",
+        "crop --ratio 1:1 --gravity north resize 64x64 --mode cover grayscale",
+        "crop 80% --ratio 3:4 resize 40x60 --mode cover",
+        "pad --ratio 16:9 --color white resize 120",
+        "pad --ratio 1:2 --gravity southwest resize 50",
+        "invert brightness 0.8 crop 70%x60% pad --ratio 4:3 resize 90",
     ],
 )
 def test_shrink_on_load_keeps_geometry_and_stays_within_two_levels(tmp_path, photo_jpegs, chain):
@@ -131,6 +164,51 @@ def test_shrink_on_load_keeps_geometry_and_stays_within_two_levels(tmp_path, pho
         assert (loaded.decoded_size != loaded.source_size) == bool(asked and asked.size)
         reduced += loaded.decoded_size != loaded.source_size
     assert reduced >= 3  # the shortcut was really taken on most photos
+
+
+def test_a_percentage_crop_of_a_large_jpeg_decodes_reduced_and_matches_the_full_decode(tmp_path):
+    """Issue 15: `crop 50%x50% resize 100` on a 4000x3000 JPEG decodes at 1/8 (the crop keeps
+    2000x1500, 250x188 of the reduced decode, still 2x the 100x75 target)."""
+    with Image.open(SAMPLES / "rocket.jpg") as photo:
+        photo.resize((4000, 3000), Image.Resampling.BICUBIC).save(tmp_path / "big.jpg", quality=90)
+    chain = "crop 50%x50% resize 100"
+    hint = decode_hint(parse_steps(chain))
+    assert hint((4000, 3000)) == DecodeHint(size=(500, 375))
+    loaded = files.load_image(tmp_path / "big.jpg", hint=hint)
+    assert (loaded.source_size, loaded.decoded_size) == ((4000, 3000), (500, 375))
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / "big.jpg")]
+    report = run(RunOptions(output=out, steps=parse_steps(chain), inputs=inputs, format="png"))
+    assert report.ok, report.failures
+    expected = full_decode_result(tmp_path / "big.jpg", chain)
+    with Image.open(out / "big.png") as produced:
+        produced.load()
+        assert produced.size == expected.size == (100, 75)
+        assert mean_abs_diff(produced.convert("RGB"), expected) <= 2.0
+
+
+def test_a_box_after_a_reduced_decode_is_resampled_exactly_where_it_lies():
+    """The box of a reduced decode starts between pixels: apply_steps keeps the whole pixels
+    around it and the resize samples the fractional box, never a shifted one."""
+    from imgprep._shrink import apply_steps
+
+    full = Image.new("L", (130, 96))
+    full.putdata([(x * 7) % 256 for y in range(96) for x in range(130)])  # sawtooth ramps
+    reduced = full.resize((65, 48), Image.Resampling.BOX)  # what a 1/2 decode gives
+    steps = parse_steps("crop 50%x100% --gravity east resize 32x24 --mode stretch")
+    # the crop keeps x 65..130 of the full image: 32.5..65 of the reduced one
+    image, pending = apply_steps(steps, reduced, (130, 96))
+    assert pending is None and image.size == (32, 24)
+    expected = full
+    for step in steps:
+        expected = step(expected)
+    exact = mean_abs_diff(image, expected)
+    assert exact <= 2.0
+    for whole_pixels in ((32, 0, 65, 48), (33, 0, 65, 48)):  # what rounding the box would do
+        shifted = ops.resize(reduced.crop(whole_pixels), (32, 24), "stretch")
+        assert mean_abs_diff(shifted, expected) > 3 * exact
+    with pytest.raises(ValueError, match="must be followed by a resize"):
+        apply_steps(parse_steps("crop 50%"), reduced, (130, 96))
 
 
 def test_shrink_on_load_on_a_tiny_thumbnail_is_the_known_worst_case(tmp_path):
@@ -464,3 +542,109 @@ def test_output_record_makes_paths_on_reading_and_behaves_like_a_value(tmp_path)
         record.status = Status.FAILED  # type: ignore[misc]
     failed = OutputRecord("in/b.jpg", None, Status.FAILED, "truncated image data")
     assert failed.failed and failed.output is None and failed.reason == "truncated image data"
+
+
+# --- re-runs: deciding what is up to date while planning ----------------------------------------
+
+
+def seed_options(samples: Path, out: Path) -> RunOptions:
+    return RunOptions(output=out, steps=parse_steps(SEED_STEPS), inputs=[str(samples)])
+
+
+def test_a_no_op_rerun_stats_each_file_once_and_starts_no_thread(tmp_path, samples, monkeypatch):
+    options = seed_options(samples, tmp_path / "out")
+    assert run(options).written == 12
+    stats: dict[str, int] = {}
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+
+        def counting(path, *args, real=real, **kwargs):
+            if isinstance(path, str | os.PathLike):
+                stats[os.fspath(path)] = stats.get(os.fspath(path), 0) + 1
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, counting)
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: (started.append(t), real_start(t)))
+    report = run(options)
+    assert (report.written, report.up_to_date) == (0, 12)
+    outputs = [str(p) for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
+    inputs = [str(samples / name) for name in SAMPLE_NAMES]
+    assert len(outputs) == 12
+    assert {path: stats.get(path, 0) for path in inputs + outputs} == dict.fromkeys(
+        inputs + outputs, 1
+    )
+    assert started == []  # no pool: nothing to decode
+
+
+def test_up_to_date_answers_without_decoding(tmp_path, samples, count_loads):
+    from imgprep._plan import gather_inputs
+    from imgprep._uptodate import up_to_date
+    from imgprep.manifest import CHECK, CURRENT, STALE, Manifest
+
+    out = tmp_path / "out"
+    options = seed_options(samples, out)
+    run(options)
+    count_loads.clear()
+    later = os.stat(samples / "hopper.jpg").st_mtime_ns + 5_000_000_000
+    os.utime(samples / "hopper.jpg", ns=(later, later))  # touched: same bytes
+    with Image.open(samples / "coffee.png") as image:  # edited: new pixels
+        image.transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(samples / "coffee.png")
+    (out / "camera_mirror.png").unlink()
+    manifest = Manifest.load(out)
+    plan = Plan(options, gather_inputs(options, manifest))
+    fresh = up_to_date(plan, manifest)
+    manifest.close()
+    verdicts = {
+        (Path(plan.inputs.path_text(index)).name, variant): fresh.verdict(index, variant)
+        for index in range(len(plan.inputs))
+        for variant in range(2)
+    }
+    expected = dict.fromkeys(verdicts, CURRENT)
+    expected |= {("hopper.jpg", 0): CHECK, ("hopper.jpg", 1): CHECK}
+    expected |= {("coffee.png", 0): STALE, ("coffee.png", 1): STALE, ("camera.png", 1): STALE}
+    assert verdicts == expected
+    assert fresh.current == 7
+    stale = sorted(Path(plan.inputs.path_text(index)).name for index in fresh.stale_inputs)
+    assert stale == ["camera.png", "coffee.png", "hopper.jpg"]
+    assert count_loads == []  # nothing decoded
+    assert up_to_date(plan, manifest, force=True).current == 0
+
+
+def test_up_to_date_outputs_are_counted_not_recorded_without_on_record(
+    tmp_path, samples, monkeypatch
+):
+    import imgprep._execute
+
+    options = seed_options(samples, tmp_path / "out")
+    run(options)
+    made: list[object] = []
+    real_record = imgprep._execute.OutputRecord
+
+    def counting(*args, **kwargs):
+        made.append(args)
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(imgprep._execute, "OutputRecord", counting)
+    report = run(options)
+    assert (report.up_to_date, report.done, made) == (12, 12, [])
+    records: list[OutputRecord] = []
+    report = run(options, on_record=records.append)  # asked for: one each, in plan order
+    assert report.up_to_date == 12 and [r.status for r in records] == [Status.UP_TO_DATE] * 12
+    expected = [f"{Path(n).stem}{s}{Path(n).suffix}" for n in SAMPLE_NAMES for s in ("", "_mirror")]
+    assert [record.output.name for record in records if record.output] == expected
+
+
+def test_planning_reports_its_progress(tmp_path, samples, monkeypatch):
+    from imgprep import _plan
+
+    monkeypatch.setattr(_plan, "PROGRESS_EVERY", 2)
+    options = seed_options(samples, tmp_path / "out")
+    calls: list[tuple[str, int]] = []
+    run(options, on_planning=lambda stage, count: calls.append((stage, count)))
+    assert calls == [("finding inputs", 2), ("finding inputs", 4), ("finding inputs", 6)]
+    calls.clear()
+    run(options, on_planning=lambda stage, count: calls.append((stage, count)))
+    found = [("finding inputs", n) for n in (2, 4, 6)]
+    assert calls == [*found, ("checking outputs", 2), ("checking outputs", 4)]

@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
@@ -109,14 +110,22 @@ def fingerprints(folder: Path) -> dict[str, tuple[str, int, int]]:
     return result
 
 
-def manifest_outputs(folder: Path) -> list[str]:
-    """The outputs the manifest records, one per complete JSON line (a torn line is skipped)."""
+def manifest_lines(folder: Path) -> list[list[object]]:
+    """The manifest's rows (its first line is the header naming the columns; a torn line is
+    skipped), each ``[output, input, input_size, input_mtime_ns, input_sha256, recipe, ...]``."""
     text = (folder / MANIFEST_NAME).read_text(encoding="utf-8")
-    recorded = []
-    for line in text.splitlines():
+    header = json.loads(text.partition("\n")[0])
+    assert header["imgprep_manifest"] == 2 and header["fields"][:2] == ["output", "input"]
+    rows = []
+    for line in text.splitlines()[1:]:
         with contextlib.suppress(ValueError):
-            recorded.append(json.loads(line)["output"])
-    return recorded
+            rows.append(json.loads(line))
+    return rows
+
+
+def manifest_outputs(folder: Path) -> list[str]:
+    """The outputs the manifest records, one per complete line."""
+    return [str(row[0]) for row in manifest_lines(folder)]
 
 
 def mean_abs_diff(first: Image.Image, second: Image.Image) -> float:
@@ -688,7 +697,7 @@ def test_torn_last_manifest_line_redoes_only_that_output(
     out = tmp_path / "out"
     manifest = out / MANIFEST_NAME
     lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
-    torn_output = json.loads(lines[-1])["output"]
+    torn_output = json.loads(lines[-1])[0]
     manifest.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2], encoding="utf-8")
     before = snapshot(out)
     result = seeded()
@@ -696,6 +705,69 @@ def test_torn_last_manifest_line_redoes_only_that_output(
     assert rewritten(before, snapshot(out)) == {torn_output}
     assert sorted(manifest_outputs(out)) == sorted(before)  # and the torn line is gone
     assert all(line.endswith("\n") for line in manifest.read_text().splitlines(keepends=True))
+
+
+def test_moving_the_input_tree_or_reading_it_through_a_link_rewrites_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    tree = tmp_path / "data" / "valA"
+    (tree / "sub").mkdir(parents=True)
+    for name in SAMPLE_NAMES:
+        shutil.copy2(sample(name), tree / "sub" / name)
+    out = tmp_path / "out"
+
+    def rerun(source: Path) -> dict[str, int]:
+        return summary(cli("-r", "-i", source, "-o", out, "--format", "png", *SEED).stderr)
+
+    assert rerun(tree)["written"] == 12
+    before = snapshot(out)
+    moved = tree.rename(tmp_path / "data" / "valB")  # mv data/valA data/valB
+    nothing = {"written": 0, "current": 12, "failed": 0, "left": 0}
+    assert rerun(moved) == nothing
+    (tmp_path / "mount").symlink_to(moved, target_is_directory=True)  # another path to it
+    assert rerun(tmp_path / "mount") == nothing
+    assert snapshot(out) == before
+    # a file moved to another name within the tree is another input, even when its outputs
+    # keep their names (hopper.jpg and hopper.jpeg both make hopper.png)
+    (moved / "sub" / "hopper.jpg").rename(moved / "sub" / "hopper.jpeg")
+    assert rerun(moved) == {"written": 2, "current": 10, "failed": 0, "left": 0}
+    assert rewritten(before, snapshot(out)) == {"sub/hopper.png", "sub/hopper_mirror.png"}
+
+
+def test_a_touched_input_is_hashed_once_then_never_again(
+    seeded: Callable[..., CliResult], samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[str] = []
+    file_digest = hashlib.file_digest
+
+    def counting(stream: Any, digest: Any, /, **options: Any) -> Any:
+        hashed.append(stream.name)
+        return file_digest(stream, digest, **options)
+
+    monkeypatch.setattr(hashlib, "file_digest", counting)
+    later = time.time_ns() + 5_000_000_000
+    os.utime(samples / "coffee.png", ns=(later, later))
+    assert summary(seeded().stderr)["written"] == 0
+    assert hashed == [str(samples / "coffee.png")]  # once for both of its outputs
+    hashed.clear()
+    assert summary(seeded().stderr)["written"] == 0
+    assert hashed == []  # its new mtime was recorded
+
+
+def test_a_long_planning_shows_its_progress(
+    cli: Cli, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imgprep import _plan
+    from imgprep import cli as cli_module
+
+    monkeypatch.setattr(_plan, "PROGRESS_EVERY", 2)
+    out = tmp_path / "out"
+    quick = cli("--progress", "-i", samples, "-o", out, *SEED)
+    assert quick.exit_code == 0 and "finding inputs" not in quick.stderr  # under a second
+    monkeypatch.setattr(cli_module, "PLANNING_BAR_AFTER", 0.0)  # as if planning were slow
+    slow = cli("--progress", "-i", samples, "-o", out, *SEED)
+    assert slow.exit_code == 0 and summary(slow.stderr)["current"] == 12
+    assert "finding inputs" in slow.stderr and "checking outputs" in slow.stderr
 
 
 # ----------------------------------------------------------------------------------- never clobber
@@ -782,6 +854,39 @@ def test_output_folder_inside_the_input_folder_is_not_read_back(cli: Cli, sample
         again = cli(*args, "-i", samples, "-o", out, *SEED)
         assert summary(again.stderr) == {"written": 0, "current": 12, "failed": 0, "left": 0}
     assert snapshot(out) == before
+
+
+def test_an_earlier_output_folder_inside_the_input_folder_is_never_read_back(
+    cli: Cli, samples: Path, tmp_path: Path
+) -> None:
+    first = cli("-r", "-i", samples, "-o", samples / "prepared", *SEED)
+    assert summary(first.stderr)["written"] == 12
+    second = cli("-r", "-i", samples, "-o", samples / "prepared2", *SEED)
+    assert summary(second.stderr) == {"written": 12, "current": 0, "failed": 0, "left": 0}
+    # no thumbnails of thumbnails: prepared/ was not read as input
+    assert outputs(samples / "prepared2") == outputs(samples / "prepared")
+    # named itself, it is a folder of inputs like any other (a second chain over thumbnails)
+    third = cli("-i", samples / "prepared", "-o", tmp_path / "smaller", "resize", "64")
+    assert summary(third.stderr)["written"] == 12
+
+
+def test_a_file_reached_through_two_paths_gets_the_outputs_of_each(
+    cli: Cli, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir()
+    shutil.copy2(sample("hopper.jpg"), data / "a" / "x.jpg")
+    os.link(data / "a" / "x.jpg", data / "b" / "x.jpg")  # as `cp -al` makes them
+    (data / "c").symlink_to(data / "a", target_is_directory=True)
+    out = tmp_path / "out"
+    result = cli("-r", "-i", data, "-o", out, "grayscale")
+    assert result.exit_code == 0 and error_lines(result.stderr) == []
+    assert summary(result.stderr)["written"] == 3
+    assert outputs(out) == ["a/x.jpg", "b/x.jpg", "c/x.jpg"]
+    # the same file under the same name is one input: a folder given twice is walked once
+    again = cli("-r", "-i", data, "-i", data, "-o", out, "grayscale")
+    assert summary(again.stderr) == {"written": 0, "current": 3, "failed": 0, "left": 0}
 
 
 @pytest.mark.parametrize("named", ["folder", "file"])

@@ -12,9 +12,9 @@ import glob
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import IO, overload
+from typing import IO, NamedTuple, overload
 
 from imgprep._fs import TEMP_SUFFIX, reason_for_os_error
 
@@ -23,6 +23,7 @@ __all__ = [
     "InputFile",
     "InputList",
     "find_inputs",
+    "iter_found",
     "iter_inputs",
     "read_path_list",
 ]
@@ -68,15 +69,46 @@ class InputFile:
     ``relative`` is where the output goes below the output folder: the path relative to the
     folder it was found in (a file named directly: just its name). It is never absolute and
     never contains ``..``. ``problem`` is set when discovery already knows the entry is
-    unusable; the pipeline reports it as failed.
+    unusable; the pipeline reports it as failed. ``stat``: the file's ``lstat`` when discovery
+    made one and the path is not a symbolic link (so it is its ``stat`` too): the size and
+    mtime a re-run compares without another system call.
     """
 
     path: Path
     relative: PurePath
     problem: str | None = None
+    stat: os.stat_result | None = field(default=None, compare=False, repr=False)
 
 
-def _sniff(path: Path) -> bool:
+class Found(NamedTuple):
+    """An input as discovery finds it: ``InputFile`` as text (what ``str`` of its path and
+    relative give), so a walk over a million files makes no Path object per file."""
+
+    path: str
+    relative: str
+    problem: str | None = None
+    stat: os.stat_result | None = None
+
+    def input_file(self) -> InputFile:
+        return InputFile(Path(self.path), PurePath(self.relative), self.problem, self.stat)
+
+
+def _stat(path: str) -> tuple[os.stat_result, bool]:
+    """``(stat, is_link)`` of ``path`` (links followed) in one system call unless it is a
+    symbolic link; raises OSError as ``stat`` does."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return os.stat(path), True
+    return info, False
+
+
+def _suffix(name: str) -> str:
+    """``PurePath(name).suffix`` of a file name."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _sniff(path: str) -> bool:
     """Whether a file without an image extension starts like an image."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -98,111 +130,97 @@ def _has_magic(text: str) -> bool:
 
 
 class _Finder:
-    """State of one ``find_inputs`` call: what was already listed, for de-duplication."""
+    """What one ``find_inputs`` call walks: every path found is listed (a file with two names,
+    hard links or a symbolic link, is listed under each); ``iter_inputs`` drops repeats."""
 
-    def __init__(self, recursive: bool) -> None:
+    def __init__(self, recursive: bool, skip_marked: str | None = None) -> None:
         self.recursive = recursive
-        self.seen_files: set[int] = set()  # (st_dev << 64) | st_ino: one int, not a tuple
-        self.walked_dirs: set[tuple[int, int]] = set()
+        self.skip_marked = skip_marked  # a sub-folder holding a file of this name is not walked
 
-    def file(
-        self, path: Path, relative: PurePath, info: os.stat_result | None = None
-    ) -> Iterator[InputFile]:
-        """A regular file found (or named); listed once per real file. ``info``: its stat,
-        when the caller has it already."""
-        if info is None:
-            try:
-                info = path.stat()
-            except OSError as error:
-                yield InputFile(path, relative, reason_for_os_error(error, path))
-                return
+    # Paths are text from here on, in pathlib's normal form (a spec is normalized by Path once):
+    # a Path per file costs ~20 function calls, and Python 3.11's pathlib interns every name
+    # it parses. ``relative`` is "" for a walk's own folder ("." when it is reported).
+
+    @staticmethod
+    def file(path: str, relative: str, info: os.stat_result, is_link: bool) -> Found:
+        """A file found (or named), with its stat; ``is_link``: whether ``path`` is a symbolic
+        link, or might be."""
         if stat.S_ISDIR(info.st_mode):
-            yield InputFile(path, relative, "is a directory")
-            return
+            return Found(path, relative, "is a directory")
         if not stat.S_ISREG(info.st_mode):
-            yield InputFile(path, relative, "not a regular file")
-            return
-        key = (info.st_dev << 64) | info.st_ino
-        if key in self.seen_files:
-            return
-        self.seen_files.add(key)
-        yield InputFile(path, relative)
+            return Found(path, relative, "not a regular file")
+        return Found(path, relative, None, None if is_link else info)
 
     def entry(
-        self, path: Path, relative: PurePath, ancestors: tuple[tuple[int, int], ...]
-    ) -> Iterator[InputFile]:
+        self, path: str, relative: str, name: str, ancestors: tuple[tuple[int, int], ...]
+    ) -> Iterator[Found]:
         """One directory entry (or glob match): an input, a folder to walk, or nothing."""
-        name = path.name
         if name.endswith(TEMP_SUFFIX):  # a temporary file of a run that was killed
             return
-        has_image_extension = path.suffix.lower() in IMAGE_EXTENSIONS
+        has_image_extension = _suffix(name).lower() in IMAGE_EXTENSIONS
         try:
-            info = path.stat()
+            info, is_link = _stat(path)
         except OSError as error:
             if has_image_extension or error.errno == errno.ELOOP:
-                yield InputFile(path, relative, reason_for_os_error(error, path))
+                yield Found(path, relative, reason_for_os_error(error, path))
             return
         if stat.S_ISDIR(info.st_mode):
             if self.recursive:
                 yield from self.walk(path, relative, ancestors, info)
             elif has_image_extension:
-                yield InputFile(path, relative, "is a directory")
+                yield Found(path, relative, "is a directory")
             return
         if has_image_extension or (stat.S_ISREG(info.st_mode) and _sniff(path)):
-            yield from self.file(path, relative, info)
+            yield self.file(path, relative, info, is_link)
 
     def walk(
         self,
-        folder: Path,
-        relative: PurePath,
+        folder: str,
+        relative: str,
         ancestors: tuple[tuple[int, int], ...],
         info: os.stat_result,
-    ) -> Iterator[InputFile]:
+    ) -> Iterator[Found]:
         """The entries of a folder, sorted by name; sub-folders only when recursive."""
         key = (info.st_dev, info.st_ino)
         if key in ancestors:
             # a symbolic link back to a folder being walked: following it never ends
-            yield InputFile(folder, relative, "symbolic link loop")
+            yield Found(folder, relative or os.curdir, "symbolic link loop")
             return
-        if key in self.walked_dirs:  # reached again through another link: already listed
-            return
-        self.walked_dirs.add(key)
         try:
             with os.scandir(folder) as entries:
                 names = sorted(entry.name for entry in entries)
         except OSError as error:
-            yield InputFile(folder, relative, reason_for_os_error(error, folder))
+            yield Found(folder, relative or os.curdir, reason_for_os_error(error, folder))
             return
-        folder_text, relative_text = str(folder), str(relative)
+        if relative and self.skip_marked in names:
+            return  # e.g. an earlier run's output folder inside the input folder
+        ancestors = (*ancestors, key)
+        # os.path.join(folder, name), without its checks (a name has no separator)
+        folder = folder if folder.endswith(os.sep) else folder + os.sep
+        relative = relative + os.sep if relative else ""
         for name in names:
             if name.startswith("."):
                 # hidden files: macOS "._photo.jpg" resource forks, our own temporary files
                 continue
-            # Joined as text, not `folder / name`: Python 3.11's pathlib interns path parts, and
-            # interning the listed names themselves would keep every name of a huge folder in
-            # the interpreter's table (which never shrinks) for the whole walk.
-            yield from self.entry(
-                Path(os.path.join(folder_text, name)),
-                PurePath(os.path.join(relative_text, name)),
-                (*ancestors, key),
-            )
+            yield from self.entry(folder + name, relative + name, name, ancestors)
 
-    def spec(self, spec: str) -> Iterator[InputFile]:
-        path = Path(spec)
+    def spec(self, spec: str) -> Iterator[Found]:
         if _has_magic(spec):
             yield from self.pattern(spec)
             return
+        given = Path(spec)
+        path = str(given)
         try:
-            info = path.stat()
+            info, is_link = _stat(path)
         except OSError as error:
-            yield InputFile(path, PurePath(path.name or spec), reason_for_os_error(error, path))
+            yield Found(path, str(PurePath(given.name or spec)), reason_for_os_error(error, path))
             return
         if stat.S_ISDIR(info.st_mode):
-            yield from self.walk(path, PurePath(), (), info)
+            yield from self.walk(path, "", (), info)
         else:
-            yield from self.file(path, PurePath(path.name))
+            yield self.file(path, given.name, info, is_link)
 
-    def pattern(self, pattern: str) -> Iterator[InputFile]:
+    def pattern(self, pattern: str) -> Iterator[Found]:
         parts = PurePath(pattern).parts
         fixed = 0
         while fixed < len(parts) and not _has_magic(parts[fixed]):
@@ -217,7 +235,7 @@ class _Finder:
             relative = PurePath(match).relative_to(base)
             if ".." in relative.parts or relative.is_absolute() or not relative.parts:
                 relative = PurePath(path.name)
-            yield from self.entry(path, relative, ())
+            yield from self.entry(str(path), str(relative), path.name, ())
 
 
 def _any_case_extension(pattern: str) -> str:
@@ -248,10 +266,13 @@ def find_inputs(
     ``x.jpg`` when not recursing ("is a directory"), a dangling link ("broken symbolic link"),
     a fifo ("not a regular file"). A folder that cannot be listed gives "permission denied".
 
-    Symbolic links to folders are followed when recursive, each real folder once; a link back to
-    a folder being walked gives one "symbolic link loop" entry. A spec naming nothing gives
-    "no such file or directory" (a pattern matching nothing gives nothing). The same real
-    file reached twice is listed once. Never raises for one bad entry.
+    Symbolic links to folders are followed when recursive; a link back to a folder being walked
+    gives one "symbolic link loop" entry. A spec naming nothing gives "no such file or
+    directory" (a pattern matching nothing gives nothing). Every path found is listed: a file
+    with two names (hard links, a symbolic link to it, a folder reached through a link) is
+    listed under each, so each name gets its outputs; the same real file under the same
+    ``relative`` name (a folder given twice, a file and then its folder) is listed once.
+    Never raises for one bad entry.
 
     ``listed`` are specs read from a list (``find ... | imgprep -i -``), found after ``specs``:
     a relative one without ``..`` keeps the folders it was given with in ``relative``
@@ -266,24 +287,73 @@ def iter_inputs(
     recursive: bool = False,
     listed: Iterable[str] = (),
     base: str | None = None,
+    skip_marked: str | None = None,
 ) -> Iterator[InputFile]:
     """``find_inputs`` one input at a time, for callers that keep them compactly (InputList).
 
     ``base``: the folder the ``listed`` paths are placed relative to (``--base``); a listed
     path outside it is a problem. Without it they keep the folders they were given with.
+    ``skip_marked``: a file name; a sub-folder holding a file of that name is not walked (an
+    earlier run's output folder, marked by its manifest).
     """
-    finder = _Finder(recursive)
+    for found in iter_found(
+        specs, recursive=recursive, listed=listed, base=base, skip_marked=skip_marked
+    ):
+        yield found.input_file()
+
+
+def iter_found(
+    specs: Iterable[str],
+    *,
+    recursive: bool = False,
+    listed: Iterable[str] = (),
+    base: str | None = None,
+    skip_marked: str | None = None,
+) -> Iterator[Found]:
+    """``iter_inputs`` as text (``Found``): what the pipeline reads."""
+    specs, listed = list(specs), list(listed)
+    found = _iter_found(_Finder(recursive, skip_marked), specs, listed, base)
+    if len(specs) + len(listed) < 2:
+        yield from found  # one spec lists every path once
+        return
+    seen: set[int] = set()
+    for file in found:
+        if file.problem is None and _seen_before(file, seen):
+            continue  # the same file under the same name: its outputs are listed already
+        yield file
+
+
+_MASK_64 = (1 << 64) - 1
+
+
+def _seen_before(file: Found, seen: set[int]) -> bool:
+    """Whether the same real file was listed under the same ``relative`` name before."""
+    try:
+        info = file.stat or os.stat(file.path)
+    except OSError:
+        return False
+    # device, inode and a hash of the name packed in one int: an int, not a tuple, per file
+    key = (info.st_dev << 128) | (info.st_ino << 64) | (hash(file.relative) & _MASK_64)
+    if key in seen:
+        return True
+    seen.add(key)
+    return False
+
+
+def _iter_found(
+    finder: _Finder, specs: list[str], listed: list[str], base: str | None
+) -> Iterator[Found]:
     for spec in specs:
         yield from finder.spec(spec)
     for text in listed:
         given = _listed_relative(text, base)
         for file in finder.spec(text):
             if isinstance(given, str):  # outside --base: said, not silently renamed
-                file = InputFile(file.path, PurePath(file.path.name), given)
+                file = Found(file.path, os.path.basename(file.path), given)
             elif given is not None:
                 # a file keeps the path it was given as; a folder's files go below that path
-                relative = given if file.path == Path(text) else given / file.relative
-                file = InputFile(file.path, relative, file.problem)
+                relative = given if file.path == str(Path(text)) else given / file.relative
+                file = file._replace(relative=str(relative))
             yield file
 
 
@@ -300,37 +370,48 @@ def _listed_relative(text: str, base: str | None) -> PurePath | str | None:
 
 
 class InputList(Sequence[InputFile]):
-    """Inputs held compactly: one path string each, ``InputFile`` objects made on access.
+    """Inputs held compactly: a name string each, ``InputFile`` objects made on access.
 
-    ``relative`` is nearly always the end of the path (``photos/a.jpg`` below ``photos``), so an
-    input costs a string and an offset (~100 bytes), not two Path objects (~800): the input list
-    is what grows with the number of files, and a run's memory should not.
+    The inputs of one folder share its path and the folder part of their ``relative`` (nearly
+    always the end of the path: ``photos/2024/a.jpg`` below ``photos``), so an input costs its
+    name, a folder number and its size and mtime (~90 bytes), not two Path objects (~800): the
+    input list is what grows with the number of files, and a run's memory should not.
     """
 
-    _ELSEWHERE = 0xFFFFFFFF  # relative is not the end of the path: kept in _relatives
-
     def __init__(self, files: Iterable[InputFile] = ()) -> None:
-        self._paths: list[str] = []
-        self._starts = array.array("I")  # where relative begins in the path string
-        self._relatives: dict[int, str] = {}
+        self._names: list[str] = []
+        self._groups: list[tuple[str, str]] = []  # (path's folder, relative's folder), "/"-ended
+        self._group_numbers: dict[tuple[str, str], int] = {}
+        self._group = array.array("I")  # per input
+        self._relatives: dict[int, str] = {}  # a relative not ending with the path's name
         self._problems: dict[int, str] = {}
+        self._sizes = array.array("q")  # from InputFile.stat; -1: not known
+        self._mtimes = array.array("q")
         for file in files:
             self.append(file)
 
-    def append(self, file: InputFile) -> None:
-        index = len(self._paths)
+    def append(self, file: InputFile | Found) -> None:
+        index = len(self._names)
         path, relative = str(file.path), str(file.relative)
-        start = len(path) - len(relative)
-        if not (path.endswith(relative) and (start == 0 or path[start - 1] == os.sep)):
-            start = self._ELSEWHERE
+        folder, separator, name = path.rpartition(os.sep)
+        relative_folder, relative_separator, relative_name = relative.rpartition(os.sep)
+        if relative_name != name:
             self._relatives[index] = relative
-        self._paths.append(path)
-        self._starts.append(start)
+        group = (folder + separator, relative_folder + relative_separator)
+        number = self._group_numbers.get(group)
+        if number is None:
+            number = self._group_numbers[group] = len(self._groups)
+            self._groups.append(group)
+        self._names.append(name)
+        self._group.append(number)
         if file.problem is not None:
             self._problems[index] = file.problem
+        info = file.stat
+        self._sizes.append(-1 if info is None else info.st_size)
+        self._mtimes.append(0 if info is None else info.st_mtime_ns)
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._names)
 
     @overload
     def __getitem__(self, index: int) -> InputFile: ...
@@ -341,29 +422,40 @@ class InputList(Sequence[InputFile]):
             return [self[position] for position in range(*index.indices(len(self)))]
         index = self._position(index)
         return InputFile(
-            Path(self._paths[index]), PurePath(self.relative_text(index)), self.problem(index)
-        )
+            Path(self.path_text(index)), PurePath(self.relative_text(index)), self.problem(index)
+        )  # without stat: the identity is read through identity()
 
     # Per-image code reads inputs through these: text only, no Path objects made (Python 3.11's
     # pathlib interns every name it parses, which would grow with the number of files).
 
     def path_text(self, index: int) -> str:
         """``str(self[index].path)``."""
-        return self._paths[index]
+        return self._groups[self._group[index]][0] + self._names[index]
 
     def relative_text(self, index: int) -> str:
         """``str(self[index].relative)``."""
-        index = self._position(index)
-        start = self._starts[index]
-        return self._relatives[index] if start == self._ELSEWHERE else self._paths[index][start:]
+        if self._relatives:
+            relative = self._relatives.get(self._position(index))
+            if relative is not None:
+                return relative
+        return self._groups[self._group[index]][1] + self._names[index]
 
     def problem(self, index: int) -> str | None:
         """``self[index].problem``."""
+        if not self._problems:  # the usual case: asked for every input, so kept short
+            self._sizes[index]  # IndexError when out of range, like a list
+            return None
         return self._problems.get(self._position(index))
+
+    def identity(self, index: int) -> tuple[int, int] | None:
+        """``(st_size, st_mtime_ns)`` from ``self[index].stat``: known when discovery stat'ed
+        the file and its path is no symbolic link (its real path is its folder's + its name)."""
+        size = self._sizes[index]
+        return None if size < 0 else (size, self._mtimes[index])
 
     def _position(self, index: int) -> int:
         """``index`` as a position from 0; IndexError when out of range, like a list."""
-        count = len(self._paths)
+        count = len(self._names)
         if not -count <= index < count:
             raise IndexError(f"input index out of range: {index} of {count}")
         return index % count

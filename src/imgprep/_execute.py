@@ -8,11 +8,14 @@ For ``resize 200x200 --mode cover grayscale augment --mirror``::
     for group in prefetch(groups, workers, max_buffered=buffer):  # in order, threads ahead
         report(*group)                                   # the consumer does the unbatch
 
-Each pool task is one input; each of its outputs checks the manifest first (an up-to-date
-output never decodes its input), then takes its input's decoded image from the cache, applies
-its variant and the steps after ``augment``, and encodes and writes the file atomically, all
-in the worker thread, so Pillow's GIL-free decode, resample and zlib overlap. Failures are
-data: each item returns an ``OutputRecord`` with a status and a reason; only bugs raise.
+Which outputs are up to date is decided before (``_uptodate``): only inputs with an output
+that is not go to the pool, and ``range(n)`` above runs over them; the others are counted in
+order between them. Each pool task is one input; for each of its outputs that is not current
+(an input whose mtime alone changed is hashed first: same bytes, nothing to do), it takes its
+input's decoded image from the cache, applies its variant and the steps after ``augment``, and
+encodes and writes the file atomically, all in the worker thread, so Pillow's GIL-free decode,
+resample and zlib overlap. Failures are data: each item returns an ``OutputRecord`` with a
+status and a reason; only bugs raise.
 """
 
 from __future__ import annotations
@@ -23,14 +26,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imgprep import _fs, files
+from imgprep import files
 from imgprep._plan import Job, Plan, split_at_augment
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
+from imgprep._uptodate import UpToDate, input_name, up_to_date
 from imgprep.config import default_workers
 from imgprep.errors import ImgprepError, InputError, OutputError
-from imgprep.manifest import Entry, Manifest
+from imgprep.manifest import CHECK, CURRENT, Entry, Manifest, read_input
 from imgprep.seq import add_cache, collate, prefetch, smap
 from imgprep.steps import Step
 
@@ -71,58 +75,98 @@ def execute(
     report: Report,
     on_record: Callable[[OutputRecord], None] | None,
     on_failure: Callable[[str, str], None] | None = None,
+    fresh: UpToDate | None = None,
 ) -> None:
-    """Decode, transform and write every planned output; records go into ``report``.
+    """Decode, transform and write every planned output that is not up to date (``fresh``,
+    judged here when not given); records go into ``report``.
 
     ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once, both
-    from the calling thread, in plan order."""
-    work = _Work(options, plan, manifest)
+    from the calling thread, in plan order. Without ``on_record`` the outputs already up to
+    date are only counted: no record is made for them."""
+    if fresh is None:
+        fresh = up_to_date(plan, manifest, force=options.force)
+    work = _Work(options, plan, manifest, fresh)
     workers = options.workers or default_workers()
     buffer = options.buffer or 2 * workers
-    count = len(plan.inputs)
-    decoded: Sequence[_Decoded | _Failed] = smap(work.decode, range(count))
-    if len(work.variants) > 1:
-        # Variants of one input share its decode. A worker holds at most one input in flight
-        # and at most `buffer` inputs are ahead, so buffer + workers entries mean a decode is
-        # never evicted before all its variants have used it.
-        decoded = add_cache(decoded, cache_size=buffer + workers)
-    work.decoded = decoded
-    # One pool task per input: its variants, one after the other in the same worker. (Pooling
-    # single outputs of unbatch(collate(...)) would let the worker that computes a collated
-    # group make every variant while the others wait for it: -j 2 as slow as -j 1.)
-    per_variant = [
-        smap(functools.partial(work.produce, v), range(count)) for v in range(len(work.variants))
-    ]
-    groups = smap(work.finish, range(count), collate(per_variant))
-
-    def take(group: Sequence[OutputRecord]) -> None:
-        # Count the whole group before any callback: a callback may raise KeyboardInterrupt,
-        # and what is on disk must be counted all the same.
-        first_failures = [report.add(record) for record in group]
-        report.replaced.extend(
-            record.input for record in group if options.in_place and _replaced_its_input(record)
-        )
-        for record, first_failure in zip(group, first_failures, strict=True):
-            if first_failure and on_failure is not None:
-                on_failure(str(record.input), record.reason or "failed")
-            if on_record is not None:
-                on_record(record)
-
+    take = _Taker(options, plan, report, on_record, on_failure)
     try:
-        with prefetch(groups, workers, max_buffered=buffer) as results:
-            for index, group in enumerate(results):
-                take(work.finished.pop(index))
-                if options.fail_fast and any(record.failed for record in group):
-                    report.stopped_early = True
-                    break
+        if fresh.stale_inputs:  # a run where nothing changed starts no thread
+            with prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results:
+                for position, group in enumerate(results):
+                    take.current_until(fresh.stale_inputs[position])
+                    take(work.finished.pop(position))
+                    if options.fail_fast and any(record.failed for record in group):
+                        report.stopped_early = True
+                        break
+        if not report.stopped_early:
+            take.current_until(len(plan.inputs))
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         # Inputs that workers finished after the consumer stopped (Ctrl-C, --fail-fast) are on
         # disk and in the manifest: count them too. The pool has been closed by now.
-        for index in sorted(work.finished):
-            take(work.finished.pop(index))
+        for position in sorted(work.finished):
+            take(work.finished.pop(position))
         _close_manifest(manifest, plan, report)
+
+
+class _Taker:
+    """The consumer's side: counts records, calls back, notes inputs replaced in place."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        plan: Plan,
+        report: Report,
+        on_record: Callable[[OutputRecord], None] | None,
+        on_failure: Callable[[str, str], None] | None,
+    ) -> None:
+        self.options, self.plan, self.report = options, plan, report
+        self.on_record, self.on_failure = on_record, on_failure
+        self.next_input = 0  # inputs before this one are counted
+
+    def __call__(self, group: Sequence[OutputRecord]) -> None:
+        """The records of one input that went to the pool (the next after those counted)."""
+        self._count(group)
+        self.next_input += 1
+
+    def _count(self, group: Sequence[OutputRecord]) -> None:
+        # Count the whole group before any callback: a callback may raise KeyboardInterrupt,
+        # and what is on disk must be counted all the same.
+        report = self.report
+        first_failures = [report.add(record) for record in group]
+        report.replaced.extend(
+            record.input
+            for record in group
+            if self.options.in_place and _replaced_its_input(record)
+        )
+        for record, first_failure in zip(group, first_failures, strict=True):
+            if first_failure and self.on_failure is not None:
+                self.on_failure(str(record.input), record.reason or "failed")
+            if self.on_record is not None:
+                self.on_record(record)
+
+    def current_until(self, stop: int) -> None:
+        """Count the inputs from ``next_input`` up to ``stop``: every output of theirs is up to
+        date (a record each only for ``on_record``)."""
+        start = self.next_input
+        if stop <= start:
+            return
+        self.next_input = stop
+        if self.on_record is None:
+            self.report.counts[Status.UP_TO_DATE] += (stop - start) * len(self.plan.variants)
+            return
+        inputs, output = self.plan.inputs, self.options.output
+        for index in range(start, stop):
+            path = inputs.path_text(index)
+            self._count(
+                [
+                    OutputRecord(
+                        path, job.path(output), Status.UP_TO_DATE, None, job.variant.suffix
+                    )
+                    for job in self.plan.jobs(index)
+                ]
+            )
 
 
 def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
@@ -137,20 +181,42 @@ def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
 
 class _Work:
     """What the worker threads share for one run: the steps split at augment, the decode hint,
-    the inputs, and the decoded sequence. ``decode``, ``produce`` and ``finish`` run in worker
-    threads."""
+    the inputs, the verdicts, and the decoded sequence. The pool sees only the inputs with work
+    left (``fresh.stale_inputs``): its positions index that array. ``decode``, ``produce`` and
+    ``finish`` run in worker threads."""
 
-    def __init__(self, options: RunOptions, plan: Plan, manifest: Manifest) -> None:
-        self.options, self.plan, self.manifest = options, plan, manifest
+    def __init__(self, options: RunOptions, plan: Plan, manifest: Manifest, fresh: UpToDate):
+        self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
         self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
         self.hint = decode_hint(options.steps)
         self.inputs = plan.inputs  # read as text: no Path objects per image
-        self.cwd = os.getcwd()
+        self.stale = fresh.stale_inputs
         self.decoded: Sequence[_Decoded | _Failed] = ()
         self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
+        self.read: dict[int, tuple[str, tuple[int, int]] | None] = {}  # CHECK: sha256, identity
 
-    def decode(self, index: int) -> _Decoded | _Failed:
-        """Load input ``index`` and apply the steps before augment."""
+    def groups(self, workers: int, buffer: int) -> Sequence[tuple[OutputRecord, ...]]:
+        """One item per input with work left: the records of its outputs (lazy)."""
+        count = len(self.stale)
+        decoded: Sequence[_Decoded | _Failed] = smap(self.decode, range(count))
+        if len(self.variants) > 1:
+            # Variants of one input share its decode. A worker holds at most one input in
+            # flight and at most `buffer` inputs are ahead, so buffer + workers entries mean a
+            # decode is never evicted before all its variants have used it.
+            decoded = add_cache(decoded, cache_size=buffer + workers)
+        self.decoded = decoded
+        # One pool task per input: its variants, one after the other in the same worker.
+        # (Pooling single outputs of unbatch(collate(...)) would let the worker that computes a
+        # collated group make every variant while the others wait for it: -j 2 as slow as -j 1.)
+        per_variant = [
+            smap(functools.partial(self.produce, v), range(count))
+            for v in range(len(self.variants))
+        ]
+        return smap(self.finish, range(count), collate(per_variant))
+
+    def decode(self, position: int) -> _Decoded | _Failed:
+        """Load the input at ``position`` and apply the steps before augment."""
+        index = self.stale[position]
         problem = self.inputs.problem(index)
         if problem is not None:
             return _Failed(problem)
@@ -166,14 +232,28 @@ class _Work:
             return _Failed(failure_reason(error))
         return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
 
-    def produce(self, variant_index: int, index: int) -> OutputRecord:
+    def produce(self, variant_index: int, position: int) -> OutputRecord:
+        index = self.stale[position]
         job = self.plan.job(index, variant_index)
         path = self.inputs.path_text(index)
-        source = _Source(path, _fs.absolute_text(path, self.cwd), self.inputs.problem(index))
-        return _produce(self.options, self.manifest, job, source, self.decoded, self.after_augment)
+        source = _Source(path, input_name(self.inputs.relative_text(index)))
+        verdict = self.fresh.verdict(index, variant_index)
+        if verdict == CURRENT or (verdict == CHECK and self._same_bytes(position, job, source)):
+            output = job.path(self.options.output)
+            return OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
+        decoded = self.decoded[position]  # decodes now, unless another variant already did
+        return _produce(self.options, self.manifest, job, source, decoded, self.after_augment)
 
-    def finish(self, index: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
-        self.finished[index] = group
+    def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
+        """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""
+        if position not in self.read:
+            self.read[position] = read_input(source.path)
+        read = self.read[position]
+        return read is not None and self.manifest.confirm(job.key, source.name, read)
+
+    def finish(self, position: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
+        self.finished[position] = group
+        self.read.pop(position, None)
         return group
 
 
@@ -191,8 +271,7 @@ class _Source:
     """An input as the per-output code needs it: text, no Path objects."""
 
     path: str
-    absolute: str  # the manifest's name for it
-    problem: str | None
+    name: str  # the manifest's name for it: its path relative to its root, POSIX
 
 
 def _produce(
@@ -200,20 +279,12 @@ def _produce(
     manifest: Manifest,
     job: Job,
     file: _Source,
-    decoded: Sequence[_Decoded | _Failed],
+    source: _Decoded | _Failed,
     after_augment: Sequence[Step],
 ) -> OutputRecord:
-    """One output: skip it when current, else transform its input's decode and write it."""
+    """One output that is not up to date: transform its input's decode and write it."""
     suffix = job.variant.suffix
     path = job.path(options.output)
-    if (
-        not options.force
-        and file.problem is None
-        # the absolute name: is_current compares it with the manifest's as it is, no getcwd
-        and manifest.is_current(job.key, path, file.absolute, job.recipe)
-    ):
-        return OutputRecord(file.path, path, Status.UP_TO_DATE, variant=suffix)
-    source = decoded[job.index]  # decodes now, unless another variant already did
     if isinstance(source, _Failed):
         return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
     try:
@@ -234,7 +305,7 @@ def _produce(
             embed_icc=options.keep_icc,
             fsync=options.fsync,
         )
-        manifest.record(_entry(job, file.absolute, source.identity, source.digest, written))
+        manifest.record(_entry(job, file.name, source.identity, source.digest, written))
     except Exception as error:  # this output's failure, whatever raised it
         return OutputRecord(file.path, None, Status.FAILED, failure_reason(error), suffix)
     return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix)
@@ -254,23 +325,26 @@ def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
     changed input and process the processed image again."""
     if not report.replaced:
         return
-    replaced = set(report.replaced)
-    for index, file in enumerate(plan.inputs):
-        if file.path not in replaced:
+    replaced = {os.fspath(path) for path in report.replaced}
+    inputs = plan.inputs
+    for index in range(len(inputs)):
+        path = inputs.path_text(index)
+        if path not in replaced:
             continue
-        jobs = plan.jobs(index)
-        identity = files.file_identity(file.path)
-        for job in jobs:
+        identity = files.file_identity(path)
+        name = input_name(inputs.relative_text(index))
+        for job in plan.jobs(index):
             written = files.file_identity(manifest.path.parent / job.key)
             if identity is None or written is None:
                 continue
             # no digest: the input is now the output just written, never decoded as one
-            manifest.record(_entry(job, _fs.absolute_text(file.path), identity, "", written))
+            entry = _entry(job, name, identity, "", written)
+            manifest.record(entry, again=True)  # this run recorded that output already
 
 
 def _entry(
     job: Job,
-    input_absolute: str,
+    input_name: str,
     input_identity: tuple[int, int],
     input_digest: str,
     written: tuple[int, int],
@@ -278,10 +352,10 @@ def _entry(
     """The manifest line for ``job``'s output ``written`` (size, mtime) from that input."""
     return Entry(
         output=job.key,
-        input=input_absolute,
+        input=input_name,
         input_size=input_identity[0],
         input_mtime_ns=input_identity[1],
-        input_digest=input_digest,
+        input_sha256=input_digest,
         recipe=job.recipe,
         output_size=written[0],
         output_mtime_ns=written[1],

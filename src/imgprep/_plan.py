@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
@@ -20,20 +21,26 @@ from typing import Any
 from imgprep import _discover, _fs, files
 from imgprep._discover import InputList
 from imgprep._fs import StrPath
+from imgprep._hashindex import HashIndex, repeats
 from imgprep._run_options import RunOptions
 from imgprep._version import __version__
 from imgprep.config import canonical_format
 from imgprep.errors import OutputCollisionError, OutputError
 from imgprep.files import InputFile
-from imgprep.manifest import Manifest
+from imgprep.manifest import MANIFEST_NAME, Manifest
 from imgprep.steps import Step, Variant
 
-__all__ = ["Job", "Plan", "gather_inputs", "plan_outputs", "split_at_augment"]
+__all__ = ["PROGRESS_EVERY", "Job", "Plan", "gather_inputs", "plan_outputs", "split_at_augment"]
+
+PROGRESS_EVERY = 1024  # files between two calls of a planning progress callback
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Job:
-    """One output to produce: which input, which variant, where, and its recipe fingerprint."""
+    """One output to produce: which input, which variant, where, and its recipe fingerprint.
+
+    Not frozen, but never changed: planning makes one per output, twice, and a frozen
+    dataclass is made 3x slower."""
 
     index: int  # the input's index
     variant: Variant
@@ -45,7 +52,9 @@ class Job:
     def path(self, output: StrPath) -> str:
         """The output's path below ``output``, as text (``str(output / key)``)."""
         folder = os.fspath(output)
-        return self.key if folder == os.curdir else os.path.join(folder, self.key)
+        if folder == os.curdir:
+            return self.key
+        return folder + self.key if folder.endswith(os.sep) else folder + os.sep + self.key
 
 
 def split_at_augment(steps: Sequence[Step]) -> tuple[list[Step], tuple[Variant, ...], list[Step]]:
@@ -76,38 +85,61 @@ class Plan:
             options.keep_icc,
             options.allow_truncated,
         ]
-        self._recipes: dict[tuple[str, str, str], str] = {}
+        self._recipes: dict[tuple[str, str], list[str]] = {}  # (format, ext) -> per variant
         self._formats: dict[str, tuple[str, str]] = {}  # input suffix -> (format, extension)
         self._key_folders: dict[str, str] = {}  # relative folder -> its key prefix ("a/b/")
+        self._requested = canonical_format(options.format)
+        self._default_name = options.name == "{stem}{suffix}.{ext}"  # formatted faster
 
     def __len__(self) -> int:
         return len(self.inputs) * len(self.variants)
 
     def job(self, index: int, variant_index: int) -> Job:
         """Output ``variant_index`` of input ``index``."""
-        # Text, not PurePath: this runs for every output (planning, then again in the worker).
-        variant = self.variants[variant_index]
+        return self.jobs(index)[variant_index]
+
+    def jobs(self, index: int) -> list[Job]:
+        """Every output of input ``index``, one per variant."""
+        # Text, not PurePath: this runs for every output (planning twice, then in the worker).
         folder, _, base = self.inputs.relative_text(index).rpartition(os.sep)
-        pil_format, ext = self._format(index)
         stem = _stem_and_suffix(base)[0]
-        name = self.options.name.format(stem=stem, suffix=variant.suffix, ext=ext)
+        pil_format, ext = self._format(index)
+        recipes = self._recipes.get((pil_format, ext)) or self._new_recipes(pil_format, ext)
+        prefix = self._key_folders.get(folder)
+        jobs = []
+        for variant, recipe in zip(self.variants, recipes, strict=True):
+            if self._default_name:
+                name = f"{stem}{variant.suffix}.{ext}"
+            else:
+                name = self.options.name.format(stem=stem, suffix=variant.suffix, ext=ext)
+            if prefix is not None and os.sep not in name and name not in _ODD_NAMES:
+                key = prefix + name  # the usual case: a plain name in a folder seen before
+            else:
+                key = self._key(folder, name, index)
+            jobs.append(Job(index, variant, key, recipe, pil_format))
+        return jobs
+
+    def _key(self, folder: str, name: str, index: int) -> str:
         if _plain_name(name):
-            key = self._key_folder(folder, name, index) + name
-        else:  # --name gave folders, or an odd name: pathlib decides, as for any path
-            relative = PurePath(folder, name)
-            _refuse_escaping_name(relative, self.inputs.path_text(index))
-            key = PurePosixPath(*relative.parts).as_posix()
-        recipe_key = (variant.suffix, pil_format, ext)
-        recipe = self._recipes.get(recipe_key)
-        if recipe is None:
-            recipe = self._recipes[recipe_key] = _fingerprint([*self._common, *recipe_key])
-        return Job(index, variant, key, recipe, pil_format)
+            return self._key_folder(folder, name, index) + name
+        # --name gave folders, or an odd name: pathlib decides, as for any path
+        relative = PurePath(folder, name)
+        _refuse_escaping_name(relative, self.inputs.path_text(index))
+        return PurePosixPath(*relative.parts).as_posix()
+
+    def _new_recipes(self, pil_format: str, ext: str) -> list[str]:
+        """The recipe fingerprint of each variant's outputs in this format."""
+        recipes = [
+            _fingerprint([*self._common, variant.suffix, pil_format, ext])
+            for variant in self.variants
+        ]
+        self._recipes[pil_format, ext] = recipes
+        return recipes
 
     def _format(self, index: int) -> tuple[str, str]:
         """(Pillow format, extension) of input ``index``'s outputs."""
-        requested = canonical_format(self.options.format)
-        if requested != "same":
-            return files.OUTPUT_FORMATS[requested]
+        if self._requested != "same":
+            return files.OUTPUT_FORMATS[self._requested]
         # With --format same the extension decides until the file is opened; an input whose
         # content disagrees with its extension is still written in the format its name promises.
         suffix = _stem_and_suffix(os.path.basename(self.inputs.path_text(index)))[1]
@@ -128,37 +160,43 @@ class Plan:
             self._key_folders[folder] = prefix
         return prefix
 
-    def jobs(self, index: int) -> list[Job]:
-        return [self.job(index, v) for v in range(len(self.variants))]
-
-    def check(self) -> None:
+    def check(self, each_input: Callable[[int, list[Job]], None] | None = None) -> None:
         """Raise before anything is written if two outputs would collide, one would leave the
-        output folder, or one would overwrite an input without --in-place."""
+        output folder, or one would overwrite an input without --in-place. ``each_input``
+        sees every input's jobs on the way (what else needs them need not make them again)."""
         # This walks every output of a possibly huge run, so it keeps only hashes of real paths
-        # (~100 bytes an output, dropped when done); a repeated hash is confirmed on the real
-        # paths themselves in a second pass, which a run without a problem never makes.
+        # in arrays (~16 bytes an output, dropped when done); a repeated hash is confirmed on
+        # the real paths themselves in a second pass, which a run without a problem never makes.
         output_root = os.path.realpath(self.options.output)
-        input_hashes = {  # only an input inside the output folder can be overwritten
-            hash(real)
-            for real, index in self._real_inputs()
-            if self.inputs.problem(index) is None and _fs.is_inside(real, output_root)
-        }
-        output_hashes: set[int] = set()
-        suspects: set[int] = set()
-        for real, _ in self._real_outputs():
-            code = hash(real)
-            if code in output_hashes or code in input_hashes:
-                suspects.add(code)
-            output_hashes.add(code)
+        inside = array(  # only an input inside the output folder can be overwritten
+            "q",
+            (
+                hash(real)
+                for real, index in self._real_inputs(output_root)
+                if self.inputs.problem(index) is None and _fs.is_inside(real, output_root)
+            ),
+        )
+        outputs = array("q", (hash(real) for real, _ in self._real_outputs(each_input)))
+        suspects = set(repeats(outputs))
+        if inside:
+            overwritten = HashIndex(inside).find
+            suspects.update(code for code in outputs if overwritten(code) >= 0)
         if suspects:
             self._confirm(suspects)
 
-    def _real_inputs(self) -> Iterator[tuple[str, int]]:
+    def _real_inputs(self, inside: str | None = None) -> Iterator[tuple[str, int]]:
+        """The real path of every input; ``inside``: only of those that may be inside this
+        real folder (a file that is not a link is where its folder is)."""
         real_path = _RealPaths()
-        for index in range(len(self.inputs)):
-            yield real_path(self.inputs.path_text(index)), index
+        inputs = self.inputs
+        for index in range(len(inputs)):
+            path, plain = inputs.path_text(index), inputs.identity(index) is not None
+            if inside is None or not plain or real_path.folder_may_be_inside(path, inside):
+                yield real_path(path, plain), index
 
-    def _real_outputs(self) -> Iterator[tuple[str, Job]]:
+    def _real_outputs(
+        self, each_input: Callable[[int, list[Job]], None] | None = None
+    ) -> Iterator[tuple[str, Job]]:
         """Every output's real path (its folder resolved, its name joined: a symlink at the
         output's own place is replaced by the rename, never followed); raises for an output
         leaving the output folder."""
@@ -166,20 +204,27 @@ class Plan:
         output_root = os.path.realpath(options.output)
         real_folders: dict[str, str] = {}
         for index in range(len(self.inputs)):
-            folder = os.path.dirname(self.inputs.relative_text(index))
-            if folder not in real_folders:
+            folder = self.inputs.relative_text(index).rpartition(os.sep)[0]
+            real_folder = real_folders.get(folder)
+            if real_folder is None:
                 real_folder = os.path.realpath(os.path.join(options.output, folder))
                 if real_folder != output_root and not _fs.is_inside(real_folder, output_root):
                     raise OutputError(  # e.g. a symlinked sub-folder of -o leading elsewhere
                         f"{options.output / folder} would leave the output folder "
                         f"{options.output} (it resolves to {real_folder})"
                     )
-                real_folders[folder] = real_folder
+                real_folder = real_folders[folder] = os.path.join(real_folder, "")  # "/" ends it
             skip = len(folder) + 1 if folder else 0  # the key's folder part
-            for variant_index in range(len(self.variants)):
-                job = self.job(index, variant_index)
-                # --name may give the name folders of its own
-                real = os.path.normpath(os.path.join(real_folders[folder], job.key[skip:]))
+            jobs = self.jobs(index)
+            if each_input is not None:
+                each_input(index, jobs)
+            for job in jobs:
+                name = job.key[skip:]
+                if "/" not in name:  # a plain name in a folder inside the output folder
+                    yield real_folder + name, job
+                    continue
+                # --name gave the name folders of its own
+                real = os.path.normpath(real_folder + name)
                 if not _fs.is_inside(real, output_root):
                     raise OutputError(
                         f"output name {job.key} for {self.inputs.path_text(index)} would leave"
@@ -228,6 +273,9 @@ def _stem_and_suffix(name: str) -> tuple[str, str]:
     return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
+_ODD_NAMES = ("", os.curdir, os.pardir)
+
+
 def _plain_name(name: str) -> bool:
     """Whether ``name`` is one path component that pathlib keeps as it is."""
     return (
@@ -247,34 +295,62 @@ def _fingerprint(parts: list[Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def gather_inputs(options: RunOptions, manifest: Manifest | None = None) -> InputList:
+def gather_inputs(
+    options: RunOptions,
+    manifest: Manifest | None = None,
+    on_found: Callable[[int], None] | None = None,
+) -> InputList:
     """The inputs of a run, minus outputs that would feed back into it.
 
-    Left out: files inside the output folder when it sits inside an input folder, and files the
-    manifest records as outputs of other inputs (``-o`` equal to ``-i`` must not turn last
-    run's ``a_mirror.png`` into this run's input).
+    Left out: sub-folders holding a manifest (an earlier run's output folder inside an input
+    folder: ``-r -i data -o data/prepared2`` after a run into ``data/prepared``); files inside
+    the output folder when it sits inside an input folder; and files the manifest records as
+    outputs of other inputs (``-o`` equal to ``-i`` must not turn last run's ``a_mirror.png``
+    into this run's input). ``on_found(n)``: ``n`` files found so far, every
+    ``PROGRESS_EVERY``.
     """
     output = os.path.realpath(options.output)
     real_path = _RealPaths()
-    roots: dict[Path, str] = {}
+    roots: dict[str, str] = {}
     kept = InputList()
-    found = _discover.iter_inputs(
-        options.inputs, recursive=options.recursive, listed=options.input_paths, base=options.base
+    found = _discover.iter_found(
+        options.inputs,
+        recursive=options.recursive,
+        listed=options.input_paths,
+        base=options.base,
+        skip_marked=MANIFEST_NAME,
     )
-    for file in found:
-        real = real_path(file.path)
-        root_path = file.path.parents[len(file.relative.parts) - 1]
-        if root_path not in roots:
-            roots[root_path] = os.path.realpath(root_path)
-        root = roots[root_path]
-        if output != root and _fs.is_inside(output, root) and _fs.is_inside(real, output):
-            continue  # the output folder sits inside the folder this input was found in
-        if manifest is not None and _fs.is_inside(real, output):
-            entry = manifest.get(Path(os.path.relpath(real, output)).as_posix())
-            if entry is not None and os.path.realpath(entry.input) != real:
+    for count, file in enumerate(found, 1):
+        if on_found is not None and count % PROGRESS_EVERY == 0:
+            on_found(count)
+        plain = file.stat is not None  # not a link: its real path is its folder's, and its name
+        if not plain or real_path.folder_may_be_inside(file.path, output):
+            real = real_path(file.path, plain)
+            if _fs.is_inside(real, output) and _feeds_back(file, real, output, roots, manifest):
                 continue
         kept.append(file)
     return kept
+
+
+def _feeds_back(
+    file: _discover.Found, real: str, output: str, roots: dict[str, str], manifest: Manifest | None
+) -> bool:
+    """Whether ``file``, found inside the output folder, is an output of this or an earlier
+    run: the output folder is inside the folder it was found in, or the manifest has it as
+    the output of another input (an input replaced by its own output in place is its own)."""
+    root_path = file.path
+    for _ in range(file.relative.count(os.sep) + 1):  # the folder the file was found in
+        root_path = os.path.dirname(root_path)
+    root = roots.get(root_path)
+    if root is None:
+        root = roots[root_path] = os.path.realpath(root_path or os.curdir)
+    if output != root and _fs.is_inside(output, root):
+        return True
+    if manifest is None:
+        return False
+    key = PurePath(os.path.relpath(real, output)).as_posix()
+    entry = manifest.get(key)
+    return entry is not None and entry.input != key
 
 
 class _RealPaths:
@@ -283,13 +359,29 @@ class _RealPaths:
 
     def __init__(self) -> None:
         self._folders: dict[str, str] = {}
+        self._inside: dict[str, bool] = {}  # folder -> its real path is or is inside that one
 
-    def __call__(self, path: Path | str) -> str:
+    def folder_may_be_inside(self, path: str, root: str) -> bool:
+        """Whether ``path``'s folder is ``root`` (a real path) or below it (the same ``root``
+        at every call)."""
+        folder = path.rpartition(os.sep)[0] or (os.sep if path.startswith(os.sep) else "")
+        inside = self._inside.get(folder)
+        if inside is None:
+            real = self.folder(folder)
+            inside = self._inside[folder] = real == root or _fs.is_inside(real, root)
+        return inside
+
+    def folder(self, folder: str) -> str:
+        real = self._folders.get(folder)
+        if real is None:
+            real = self._folders[folder] = os.path.realpath(folder or os.curdir)
+        return real
+
+    def __call__(self, path: Path | str, plain: bool = False) -> str:
+        """``path``'s real path; ``plain``: it is known not to be a symbolic link itself."""
         folder, name = os.path.split(os.fspath(path))
-        real_folder = self._folders.get(folder)
-        if real_folder is None:
-            real_folder = self._folders[folder] = os.path.realpath(folder or os.curdir)
+        real_folder = self.folder(folder)
         if name in ("", os.curdir, os.pardir):
             return os.path.realpath(path)
-        joined = os.path.join(real_folder, name)
-        return os.path.realpath(joined) if os.path.islink(joined) else joined
+        joined = real_folder + name if real_folder.endswith(os.sep) else real_folder + os.sep + name
+        return os.path.realpath(joined) if not plain and os.path.islink(joined) else joined

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -137,9 +138,11 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
     bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
     received: list[int] = []
+    planning = _PlanningBar()
 
     def on_start(total: int) -> None:
         nonlocal bar
+        planning.close()
         if show_progress:
             from tqdm import tqdm
 
@@ -162,7 +165,10 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
     previous = _install_sigterm(on_sigterm)
     try:
-        report: Report = run(options, on_start=on_start, on_record=on_record, on_failure=on_failure)
+        # without a bar no on_record: the outputs already up to date are then only counted
+        shown: dict[str, Any] = {"on_record": on_record, "on_planning": planning}
+        shown = shown if show_progress else {}
+        report: Report = run(options, on_start=on_start, on_failure=on_failure, **shown)
     except UsageError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
         return EXIT_USAGE
@@ -170,6 +176,7 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
         _print_error(str(error))
         return EXIT_FAILED
     finally:
+        planning.close()
         if bar is not None:
             bar.close()
         _restore_sigterm(previous)
@@ -180,6 +187,36 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
     if report.interrupted:
         return EXIT_SIGTERM if received else EXIT_SIGINT
     return EXIT_FAILED if report.failures else EXIT_OK
+
+
+PLANNING_BAR_AFTER = 1.0  # seconds of planning before a progress bar shows it
+
+
+class _PlanningBar:
+    """``on_planning`` for a progress bar that appears once planning has taken a second."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.bar: Any = None
+
+    def __call__(self, stage: str, count: int) -> None:
+        if self.bar is None:
+            if time.monotonic() - self.started < PLANNING_BAR_AFTER:
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                desc=stage, unit=" files", file=sys.stderr, dynamic_ncols=True, leave=False
+            )
+        if self.bar.desc != stage:
+            self.bar.reset()
+            self.bar.set_description_str(stage)  # shown now, whatever the refresh rate
+        self.bar.update(count - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _install_sigterm(handler: Callable[[int, FrameType | None], None]) -> Any:

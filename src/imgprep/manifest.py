@@ -1,139 +1,410 @@
 """The record of what produced each output, kept next to the outputs for incremental re-runs.
 
-``OUTPUT_DIR/.imgprep-manifest.jsonl`` holds one JSON object per line: an output's path
-(relative to the output folder), the input it came from (size, mtime, sha256), the *recipe*
+``OUTPUT_DIR/.imgprep-manifest.jsonl`` is JSON Lines: a header naming the fields, then one
+JSON array per output::
+
+    {"imgprep_manifest":2,"fields":["output","input","input_size","input_mtime_ns",...]}
+    ["a.png","a.jpg",48213,1718000000000000000,"9f86d0...","5e8f2a...",20113,1718000000500000000]
+
+``output`` is the output's path relative to the output folder, ``input`` the input's path
+relative to the input root it was found under (the folder given to ``-i``; a file named
+directly is its own name), both POSIX. Then the input's size, mtime and sha256, the *recipe*
 fingerprint (imgprep version, steps and options, variant, format and encoder settings) and the
-output file's own size and mtime. The last line for an output wins.
+output file's own size and mtime. The last line for an output wins. Arrays, not objects: the
+file parses twice as fast, and the header says what each column is.
 
-Workers append a line right after each output is renamed into place, so a ``kill -9`` loses at
-most the line being written (a torn last line is skipped when read) and the next run redoes
-exactly the outputs it cannot prove current. The end of a run compacts the file atomically.
+An output is current when its line has the same recipe and input name, the output file still
+has the recorded size and mtime, and the input has the recorded size and mtime, or, when only
+the mtime changed, the recorded sha256 (a ``touch`` alone rebuilds nothing). Naming inputs
+relative to their root means that moving the whole input tree, or reading it through a link
+or from a container mounted elsewhere, rebuilds nothing.
 
-An output is current when its entry has the same recipe and input path, the output file still
-has the recorded size and mtime, and the input has the recorded size and mtime, or, when the
-mtime changed but the size did not, the recorded sha256 (a ``touch`` alone rebuilds nothing).
+Workers append a line right after each output is renamed into place, so a ``kill -9`` loses
+at most the line being written (a torn last line is cut off when the file is next read) and
+the next run redoes exactly the outputs it cannot prove current. The end of a run compacts the
+file atomically once a quarter of its lines are superseded.
+
+Memory stays flat: the file is read in chunks, and each output costs 32 bytes in arrays (a
+hash of its name, a hash of its state, the input's mtime, the line's offset for the rare
+question that needs the whole line), not a Python object. A line in the first format (objects
+with an absolute ``input``) is read as naming its input by the output's folder and the input's
+file name, and the file is rewritten in this format at the end of the run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import os
+import posixpath
 import threading
-from dataclasses import dataclass, replace
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
+from typing import IO, Any
 
 from imgprep import _fs
 from imgprep._fs import StrPath
+from imgprep._hashindex import HashIndex, repeats
+from imgprep.errors import OutputError
 
-__all__ = ["MANIFEST_NAME", "Entry", "Manifest"]
+__all__ = ["CHECK", "CURRENT", "MANIFEST_NAME", "STALE", "Entry", "Manifest", "read_input"]
 
 MANIFEST_NAME = ".imgprep-manifest.jsonl"
+
+# What ``Manifest.judge`` says about an output.
+STALE = 0  # no line, another recipe or input name, the output changed, or the input's size did
+CURRENT = 1  # everything as recorded
+CHECK = 2  # only the input's mtime changed: its sha256 decides (``Manifest.confirm``)
 
 # One encoder for every line (json.dumps with options builds a new one per call); encoding
 # keeps no state between calls, so worker threads share it.
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_CHUNK = 1 << 18  # bytes of lines parsed with one json.loads
 
 
 @dataclass(frozen=True)
 class Entry:
     output: str  # POSIX path relative to the output folder
-    input: str  # absolute path of the input
+    input: str  # POSIX path relative to the input root it was found under
     input_size: int
     input_mtime_ns: int
-    input_digest: str  # sha256 hex of the input's bytes
+    input_sha256: str  # hex of the input's bytes ("" when unknown: never matches)
     recipe: str  # fingerprint of everything that decides the output's pixels and encoding
     output_size: int
     output_mtime_ns: int
 
 
-class Manifest:
-    """The entries of one output folder; ``record`` is safe to call from worker threads.
+FIELDS = tuple(field.name for field in fields(Entry))
+_TYPES = tuple(str if field.type == "str" else int for field in fields(Entry))
+_HEADER = _LINE_ENCODER.encode({"imgprep_manifest": 2, "fields": FIELDS})
+# The first format's keys, in FIELDS order: one object per line, the input's absolute path.
+_FIRST_FORMAT = tuple("input_digest" if name == "input_sha256" else name for name in FIELDS)
 
-    Only the entries read at start are held in memory (they answer ``is_current``); what a run
-    records goes straight to the file, so a first run over a million images does not grow.
+
+class Manifest:
+    """The entries of one output folder; ``record``, ``judge`` and ``get`` are safe to call
+    from worker threads.
+
+    Only the state read at start is held (it answers ``judge``), in arrays; what a run records
+    goes straight to the file, so a first run over a million images does not grow.
     """
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / MANIFEST_NAME
-        self._entries: dict[str, Entry] = {}
-        self._new_outputs = 0  # recorded this run and absent from the file before
-        self._lines_on_disk = 0
+        # per line read, in file order: hash of the output name, hash of the state (all but
+        # the input's mtime and sha256), the input's mtime, and the line's offset
+        self._keys, self._states = array("q"), array("q")
+        self._mtimes, self._offsets = array("q"), array("q")
+        self._index = HashIndex(self._keys)
+        self._size = 0  # bytes read
+        self._first_format = 0  # lines read in the first format: the file is rewritten
+        self._added = self._replaced = 0  # lines recorded: new outputs, and superseding ones
         self._lock = threading.Lock()
         self._log = _fs.LineLog(self.path)  # one open file for the run's appends
+        self._reader: int | None = None  # for get(): lines are read back by offset
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
         manifest = cls(folder)
-        text = _fs.read_text(manifest.path)
-        manifest._entries, manifest._lines_on_disk = _parse(text)
-        if text and not text.endswith("\n"):
-            # A kill tore the last line: rewrite without it before anything is appended to it.
-            manifest._rewrite(manifest._entries)
+        try:
+            with open(manifest.path, "rb") as stream:
+                manifest._read(stream)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            reason = _fs.reason_for_os_error(error, manifest.path)
+            raise OutputError(f"{manifest.path}: {reason}") from error
+        manifest._index = HashIndex(manifest._keys)
         return manifest
 
-    def get(self, output: str) -> Entry | None:
-        with self._lock:
-            return self._entries.get(output)
+    def _read(self, stream: IO[bytes]) -> None:
+        while lines := stream.readlines(_CHUNK):
+            if not lines[-1].endswith(b"\n"):  # a kill tore the file's last line
+                torn = lines.pop()
+                self._add_lines(lines)
+                self._mend(torn)
+                return
+            self._add_lines(lines)
 
-    def record(self, entry: Entry) -> None:
-        line = _LINE_ENCODER.encode(vars(entry))
-        with self._lock:
-            if entry.output in self._entries:
-                self._entries[entry.output] = entry  # a later lookup must see the new one
+    def _add_lines(self, lines: list[bytes]) -> None:
+        if self._size == 0 and lines and lines[0].startswith(b"{"):  # the header
+            self._add_one(lines[0])
+            lines = lines[1:]
+        if not lines:
+            return
+        try:
+            rows = json.loads(b"[" + b",".join(lines) + b"]")
+            if set(map(type, rows)) <= {list} and set(map(len, rows)) <= {len(FIELDS)}:
+                self._add_rows(rows, lines)  # the usual case: whole columns at once
+                return
+        except (ValueError, TypeError, OverflowError):
+            pass  # a bad line, a field of the wrong type: line by line, skipping bad ones
+        for line in lines:
+            self._add_one(line)
+
+    def _add_rows(self, rows: list[list[Any]], lines: list[bytes]) -> None:
+        """Columns of valid rows (raise TypeError before adding anything if one is not)."""
+        outputs, inputs, in_sizes, in_mtimes, _, recipes, out_sizes, out_mtimes = zip(
+            *rows, strict=True
+        )
+        states = zip(outputs, recipes, inputs, in_sizes, out_sizes, out_mtimes, strict=True)
+        columns = (
+            array("q", map(hash, outputs)),
+            array("q", map(hash, states)),
+            array("q", in_mtimes),
+            array("q", itertools.accumulate(map(len, lines[:-1]), initial=self._size)),
+        )
+        if not set(map(type, itertools.chain(outputs, inputs, recipes))) <= {str}:
+            raise TypeError("a name or recipe that is not text")
+        mine = (self._keys, self._states, self._mtimes, self._offsets)
+        for column, new in zip(mine, columns, strict=True):
+            column.extend(new)
+        self._size += sum(map(len, lines))
+
+    def _add_one(self, line: bytes) -> None:
+        entry = _parse_line(line)
+        if entry is not None:
+            self._first_format += line.startswith(b"{")
+            self._keys.append(hash(entry.output))
+            self._states.append(_state(entry))
+            self._mtimes.append(entry.input_mtime_ns)
+            self._offsets.append(self._size)
+        self._size += len(line)
+
+    def _mend(self, torn: bytes) -> None:
+        """Keep a last line that is whole but for its newline; cut off one torn by a kill."""
+        try:
+            if _parse_line(torn) is not None:
+                with open(self.path, "ab") as stream:
+                    stream.write(b"\n")
+                self._add_one(torn + b"\n")
             else:
-                self._new_outputs += 1
-            self._lines_on_disk += 1
-            self._log.append(line)
+                os.truncate(self.path, self._size)
+        except OSError as error:
+            reason = _fs.reason_for_os_error(error, self.path)
+            raise OutputError(f"{self.path}: {reason}") from error
+
+    def has_lines(self) -> bool:
+        """Whether the file had any output's line when it was read."""
+        return len(self._keys) > 0
+
+    def get(self, output: str) -> Entry | None:
+        """The last line read for ``output`` (the file is read at that line's offset)."""
+        row = self._index.find(hash(output))
+        if row < 0:
+            return None
+        entry = self._line_at(self._offsets[row])
+        return entry if entry is not None and entry.output == output else None
+
+    def judge(
+        self,
+        output: str,
+        recipe: str,
+        input_name: str,
+        input_identity: tuple[int, int],
+        output_path: str,
+    ) -> int:
+        """``CURRENT``, ``CHECK`` or ``STALE``: is ``output_path`` what ``recipe`` makes of the
+        input ``input_name`` (relative to its root) with ``input_identity`` (size, mtime_ns)?
+        Reads nothing but the output's stat (none when the manifest has no line for it)."""
+        return self.judge_input(input_name, input_identity, [(output, recipe, output_path)])[0]
+
+    def judge_input(
+        self,
+        input_name: str,
+        input_identity: tuple[int, int],
+        outputs: Iterable[tuple[str, str, str]],
+    ) -> bytes:
+        """``judge`` for each of one input's ``outputs`` (name, recipe, path): what planning
+        asks for every output of a run, so one call per input, the loop in here."""
+        size, mtime = input_identity
+        find, states, mtimes = self._index.find, self._states, self._mtimes
+        verdicts = bytearray()
+        for output, recipe, path in outputs:
+            verdict = STALE
+            row = find(hash(output))
+            if row >= 0:
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    pass  # deleted since (or unreadable: writing it will say why)
+                else:
+                    state = hash((output, recipe, input_name, size, info.st_size, info.st_mtime_ns))
+                    if state == states[row]:
+                        verdict = CURRENT if mtime == mtimes[row] else CHECK
+            verdicts.append(verdict)
+        return bytes(verdicts)
+
+    def confirm(self, output: str, input_name: str, read: tuple[str, tuple[int, int]]) -> bool:
+        """For a ``CHECK`` output: whether the input's bytes (``read``: sha256 and identity, as
+        ``read_input`` gives them) are the recorded ones; if so, record the new mtime, so the
+        next run does not hash it again."""
+        digest, identity = read
+        entry = self.get(output)
+        if entry is None or entry.input != input_name or entry.input_size != identity[0]:
+            return False
+        if not digest or digest != entry.input_sha256:
+            return False
+        self.record(replace(entry, input_mtime_ns=identity[1]))
+        return True
 
     def is_current(
-        self, output: str, output_path: StrPath, input_path: StrPath, recipe: str
+        self, output: str, output_path: StrPath, input_path: StrPath, input_name: str, recipe: str
     ) -> bool:
-        """Whether ``output_path`` is exactly what ``recipe`` would make of ``input_path`` now."""
-        entry = self.get(output)
-        if entry is None or entry.recipe != recipe:
-            return False
-        if entry.input != _fs.absolute_text(input_path):
-            return False
-        if _fs.file_identity(output_path) != (entry.output_size, entry.output_mtime_ns):
-            return False  # deleted or edited since we wrote it
+        """Whether ``output_path`` is exactly what ``recipe`` would make of the input at
+        ``input_path``, named ``input_name`` below its root (stats, and hashes if needed)."""
         identity = _fs.file_identity(input_path)
         if identity is None:
             return False
-        if identity == (entry.input_size, entry.input_mtime_ns):
-            return True
-        if identity[0] != entry.input_size or _fs.file_digest(input_path) != entry.input_digest:
-            return False
-        # Same bytes, new mtime (touched, copied, checked out): remember the new mtime so the
-        # next run does not hash it again.
-        self.record(replace(entry, input_size=identity[0], input_mtime_ns=identity[1]))
-        return True
+        verdict = self.judge(output, recipe, input_name, identity, os.fspath(output_path))
+        if verdict == CHECK:
+            read = read_input(input_path)
+            return read is not None and self.confirm(output, input_name, read)
+        return verdict == CURRENT
+
+    def record(self, entry: Entry, *, again: bool = False) -> None:
+        """Append ``entry``'s line. ``again``: this run recorded that output already."""
+        line = _LINE_ENCODER.encode(astuple(entry))
+        superseding = again or self._index.find(hash(entry.output)) >= 0
+        with self._lock:
+            if self._size == 0 and not (self._added or self._replaced):
+                self._log.append(_HEADER)  # a new file: say what the columns are
+            self._log.append(line)
+            if superseding:
+                self._replaced += 1
+            else:
+                self._added += 1
 
     def close(self) -> None:
-        """Close the file kept open for appends (``record`` opens it again if needed)."""
+        """Close the files kept open (``record`` opens the log again if needed)."""
         self._log.close()
+        with self._lock:
+            if self._reader is not None:
+                os.close(self._reader)
+                self._reader = None
 
     def compact(self) -> None:
-        """Close, then rewrite the file with one line per output when lines were superseded
-        (re-runs that rebuild append; the file would otherwise grow with every run)."""
+        """Close, then rewrite the file with one line per output when a quarter of its lines
+        were superseded (re-runs that rebuild append; the file would otherwise grow with every
+        run), or when it has lines in the first format."""
         self.close()
         with self._lock:
-            if self._lines_on_disk <= len(self._entries) + self._new_outputs:
-                return  # e.g. a first run: every line is live
-            self._rewrite(_parse(_fs.read_text(self.path))[0])
+            if self._first_format or self._mostly_superseded():
+                self._rewrite()
 
-    def _rewrite(self, entries: dict[str, Entry]) -> None:
-        lines = [_LINE_ENCODER.encode(vars(entry)) for entry in entries.values()]
-        _fs.write_text_atomic(self.path, "".join(line + "\n" for line in lines))
-        self._lines_on_disk = len(lines)
+    def _mostly_superseded(self) -> bool:
+        if not self._replaced:
+            return False  # nothing superseded since the file was last compacted or judged
+        distinct = len(self._keys) - sum(count - 1 for count in repeats(self._keys).values())
+        superseded = len(self._keys) - distinct + self._replaced
+        return 4 * superseded > distinct + self._added  # over a quarter of the live lines
+
+    def _rewrite(self) -> None:
+        """One line per output, in the current format: the last line of each (found by reading
+        the file again, this run's lines included), copied as it is."""
+        self._keys = self._states = self._mtimes = self._offsets = array("q")  # done with them
+        self._index = HashIndex(self._keys)
+        latest = Manifest.load(self.path.parent)
+        keys, find = latest._keys, latest._index.find
+        last = (row for row, key in enumerate(keys) if find(key) == row)
+        _fs.write_atomic(
+            self.path,
+            _copier(self.path, array("q", map(latest._offsets.__getitem__, last))),
+            fsync=True,
+        )
+        # what was read is gone: this object only answers "nothing recorded" from now on
+        self._size, self._first_format, self._added, self._replaced = 1, 0, 0, 0
+
+    def _line_at(self, offset: int) -> Entry | None:
+        with self._lock:
+            if self._reader is None:
+                try:
+                    self._reader = os.open(self.path, os.O_RDONLY)
+                except OSError:
+                    return None
+            reader = self._reader
+        size = 4096
+        while True:
+            try:
+                data = os.pread(reader, size, offset)
+            except OSError:
+                return None
+            end = data.find(b"\n")
+            if end >= 0 or len(data) < size:
+                return _parse_line(data[:end] if end >= 0 else data)
+            size *= 4
 
 
-def _parse(text: str | None) -> tuple[dict[str, Entry], int]:
-    """The last entry per output, and the number of lines read."""
-    entries: dict[str, Entry] = {}
-    lines = (text or "").splitlines()
-    for line in lines:
-        try:
-            entry = Entry(**json.loads(line))
-        except (ValueError, TypeError):
-            continue  # a line torn by a kill, or from another version: that output is redone
-        entries[entry.output] = entry
-    return entries, len(lines)
+def _copier(path: Path, offsets: array[int]) -> Callable[[IO[bytes]], None]:
+    """Writes the header, then the lines of ``path`` starting at ``offsets`` (ascending)."""
+
+    def copy(target: IO[bytes]) -> None:
+        target.write(_HEADER.encode() + b"\n")
+        wanted = iter(offsets)
+        next_offset = next(wanted, -1)
+        position = 0
+        with open(path, "rb") as source:
+            for line in source:
+                if position == next_offset:
+                    target.write(_as_row(line))
+                    next_offset = next(wanted, -1)
+                position += len(line)
+
+    return copy
+
+
+def _as_row(line: bytes) -> bytes:
+    """A line of the current format (a line of the first format is converted)."""
+    if not line.startswith(b"{"):
+        return line
+    entry = _parse_line(line)
+    assert entry is not None  # only lines read as entries are copied
+    return _LINE_ENCODER.encode(astuple(entry)).encode() + b"\n"
+
+
+def _state(entry: Entry) -> int:
+    """What ``judge`` compares, but for the input's mtime: one hash (hash() is the same within
+    a process, and the file is read by the process that judges)."""
+    return hash(
+        (
+            entry.output,
+            entry.recipe,
+            entry.input,
+            entry.input_size,
+            entry.output_size,
+            entry.output_mtime_ns,
+        )
+    )
+
+
+def _parse_line(line: bytes) -> Entry | None:
+    """The entry of one line; None for the header, a torn or foreign line."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and set(value) == set(_FIRST_FORMAT):
+        value = [value[key] for key in _FIRST_FORMAT]
+        output, absolute = value[0], value[1]
+        if isinstance(output, str) and isinstance(absolute, str):
+            value[1] = posixpath.join(posixpath.dirname(output), os.path.basename(absolute))
+    if not isinstance(value, list) or len(value) != len(FIELDS):
+        return None
+    if not all(type(item) is kind for item, kind in zip(value, _TYPES, strict=True)):
+        return None
+    return Entry(*value)
+
+
+def read_input(path: StrPath) -> tuple[str, tuple[int, int]] | None:
+    """The sha256 (hex) and identity (size, mtime_ns) of the file at ``path``, both from the
+    one open file; None if it cannot be read."""
+    try:
+        with open(path, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    except OSError:
+        return None
+    return digest, (info.st_size, info.st_mtime_ns)

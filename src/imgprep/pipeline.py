@@ -1,14 +1,16 @@
 """Run a whole preprocessing job, the way the command line does: ``run(RunOptions(...))``.
 
 A run loads the output folder's manifest, gathers and plans (``_plan``: every output named and
-checked before anything is written), then executes the lazy pipeline in a thread pool
-(``_execute``), and returns a ``Report``. Shrink-on-load (``_shrink.decode_hint``) reads the
+checked before anything is written), decides which outputs are up to date (``_uptodate``),
+then executes the lazy pipeline in a thread pool for the others (``_execute``), and returns a
+``Report``. Shrink-on-load (``_shrink.decode_hint``) reads the
 steps' effects to let the JPEG decoder reduce or go grey. This module is the public face:
 ``RunOptions``, ``run``, ``Report``, ``OutputRecord`` and ``Status``.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from imgprep._plan import Plan, gather_inputs, plan_outputs
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import decode_hint
+from imgprep._uptodate import up_to_date
 from imgprep.errors import UsageError
 from imgprep.manifest import Manifest
 
@@ -40,33 +43,44 @@ def run(
     on_start: Callable[[int], None] | None = None,
     on_record: Callable[[OutputRecord], None] | None = None,
     on_failure: Callable[[str, str], None] | None = None,
+    on_planning: Callable[[str, int], None] | None = None,
 ) -> Report:
-    """Run the pipeline. ``on_start(n_outputs)`` is called once planning is done, ``on_record``
-    after every output, ``on_failure(input, reason)`` once per failed input (all from the
-    calling thread). Ctrl-C (KeyboardInterrupt) at any point ends
-    the run early with the report so far (``interrupted``); outputs in flight are finished or
-    discarded, never half-written. Raises ``ImgprepError`` only for problems of the whole run:
-    ``UsageError`` for an output folder that cannot be written, before anything is read;
-    ``OutputError`` for collisions and escapes, before anything is written. An input's problem
-    is a record."""
+    """Run the pipeline. ``on_planning(stage, count)`` is called now and then while planning
+    (``"finding inputs"``, files found; ``"checking outputs"``, inputs whose outputs were
+    checked against the manifest), ``on_start(n_outputs)`` once planning is done, ``on_record``
+    after every output (without it, outputs already up to date are only counted),
+    ``on_failure(input, reason)`` once per failed input (all from the calling thread).
+    Ctrl-C (KeyboardInterrupt) at any point ends the run early with the report so far
+    (``interrupted``); outputs in flight are finished or discarded, never half-written.
+    Raises ``ImgprepError`` only for problems of the whole run: ``UsageError`` for an output
+    folder that cannot be written, before anything is read; ``OutputError`` for collisions
+    and escapes, before anything is written. An input's problem is a record."""
     options.validate()
     _check_output_folder(options.output)
     started = time.monotonic()
     report = Report()
+    manifest: Manifest | None = None
     try:
         manifest = Manifest.load(options.output)
-        inputs = gather_inputs(options, manifest)
-        plan = plan_outputs(options, inputs)
+        found = None if on_planning is None else functools.partial(on_planning, "finding inputs")
+        plan = Plan(options, gather_inputs(options, manifest, found))
+        checked = (
+            None if on_planning is None else functools.partial(on_planning, "checking outputs")
+        )
+        # plan.check() (collisions, escapes, clobbering) in the same pass over the outputs
+        fresh = up_to_date(plan, manifest, force=options.force, check=True, on_progress=checked)
         report.planned = len(plan)
         if on_start is not None:
             on_start(report.planned)
         if plan:
             _make_output_folder(options.output)
             files.remove_stale_temp_files(options.output)
-            execute(options, plan, manifest, report, on_record, on_failure)
+            execute(options, plan, manifest, report, on_record, on_failure, fresh)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
+        if manifest is not None:
+            manifest.close()
         report.elapsed = time.monotonic() - started
     return report
 

@@ -1,0 +1,348 @@
+"""``make bench`` section "cron scale": re-runs over 10,000 and 100,000 small inputs.
+
+A cron job re-runs imgprep over a tree where almost nothing changed. For each corpus (64x64
+JPEGs, 1000 per folder, generated once and cached under bench/.work/cron/) every round runs,
+one after the other:
+
+1. the first run into a fresh output folder (the tutorial chain at 32x32: 2 PNGs per input);
+2. a no-op re-run (nothing changed);
+3. the floor beside it: ``find`` over the inputs and outputs (size and mtime of every file)
+   plus reading the manifest line by line with ``json.loads``, the least any re-run must do;
+4. a re-run after touching 1% of the inputs (new mtime, same bytes: nothing to write);
+5. a re-run after editing 1% of the inputs (new bytes: their outputs are rewritten);
+6. the edited inputs' own work: a first run over them alone (``-i -`` listing them) into a
+   fresh folder. The edits are undone after the round.
+
+Every imgprep run's summary is checked (what it wrote and found up to date). Wall time and
+peak RSS (GNU time) are medians over the rounds.
+
+    .venv/bin/python bench/cron_scale.py            # 10,000 and 100,000 inputs, 3 rounds
+    .venv/bin/python bench/cron_scale.py --quick    # 10,000 inputs only
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from measure import Measurement, run_measured
+from report import Target, value_target
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work" / "cron"
+IMGPREP = ROOT / ".venv" / "bin" / "imgprep"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+MANIFEST = ".imgprep-manifest.jsonl"
+PER_FOLDER = 1000
+SIZE, QUALITY, SOURCES = 64, 90, 64
+STEPS = "resize 32x32 --mode cover grayscale autocontrast --cutoff 3 augment --mirror".split()
+FRACTION = 100  # touch and edit one input in this many
+SCENARIOS = ("first run", "no-op re-run", "floor", "touched 1%", "edited 1%", "edited alone")
+LABELS = {
+    "floor": "floor: `find` + `json.loads` of every manifest line",
+    "edited alone": "the edited 1% alone, into a fresh folder (their own work)",
+}
+SUMMARY = re.compile(r"imgprep: (\d+) written, (\d+) up to date, (\d+) failed")
+# Reads the manifest the way any re-run must at least: every line, parsed.
+FLOOR_READ = "import json,sys\nfor line in open(sys.argv[1], 'rb'): json.loads(line)"
+
+
+# ----------------------------------------------------------------------------------- corpus
+
+
+def _sources() -> list[bytes]:
+    """SOURCES distinct 64x64 JPEGs: crops of the sample photos at different places."""
+    from PIL import Image, ImageOps
+
+    photos = []
+    for path in sorted((ROOT / "sample_images").iterdir()):
+        if path.suffix in (".png", ".jpg"):
+            with Image.open(path) as opened:
+                photos.append(ImageOps.exif_transpose(opened).convert("RGB"))
+    sources = []
+    for number in range(SOURCES):
+        photo = photos[number % len(photos)]
+        step = number // len(photos) + 1
+        box_size = min(photo.size) // 2
+        left = (photo.width - box_size) * step // (SOURCES // len(photos) + 2)
+        top = (photo.height - box_size) * step // (SOURCES // len(photos) + 2)
+        crop = photo.crop((left, top, left + box_size, top + box_size))
+        buffer = io.BytesIO()
+        crop.resize((SIZE, SIZE), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=QUALITY)
+        sources.append(buffer.getvalue())
+    return sources
+
+
+def input_path(folder: Path, index: int) -> Path:
+    return folder / f"d{index // PER_FOLDER:03d}" / f"{index:06d}.jpg"
+
+
+@dataclass
+class Corpus:
+    count: int
+    folder: Path
+    sources: list[bytes]
+
+    def source_of(self, index: int) -> bytes:
+        return self.sources[index % len(self.sources)]
+
+    def picked(self, offset: int) -> list[int]:
+        """One input in FRACTION, starting at ``offset``."""
+        return list(range(offset % FRACTION, self.count, FRACTION))
+
+
+def build_corpus(count: int) -> Corpus:
+    """The corpus of ``count`` inputs, generated once (a stamp records what was made)."""
+    folder = WORK / f"inputs_{count}"
+    sources = _sources()
+    recipe: dict[str, object] = {"count": count, "size": SIZE, "quality": QUALITY}
+    recipe |= {"per_folder": PER_FOLDER, "sources": [len(data) for data in sources]}
+    stamp = WORK / f"inputs_{count}.json"  # beside the corpus: no file in it but the inputs
+    corpus = Corpus(count, folder, sources)
+    if stamp.exists() and json.loads(stamp.read_text()) == recipe:
+        _undo_edits(corpus)
+        return corpus
+    print(f"   generating {count} inputs in {folder} ...", flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    for index in range(count):
+        path = input_path(folder, index)
+        if index % PER_FOLDER == 0:
+            path.parent.mkdir(parents=True)
+        path.write_bytes(corpus.source_of(index))
+    stamp.write_text(json.dumps(recipe))
+    return corpus
+
+
+def _edits_file(corpus: Corpus) -> Path:
+    return WORK / f"edited_{corpus.count}.json"
+
+
+def _edit(corpus: Corpus, indices: list[int], output: Path) -> Measurement:
+    """Give ``indices`` new bytes (another source's, remembered so they can be undone), then
+    measure the re-run: their outputs, and only theirs, are rewritten."""
+    _edits_file(corpus).write_text(json.dumps(indices))
+    for index in indices:
+        input_path(corpus.folder, index).write_bytes(corpus.source_of(index + 1))
+    rewritten = 2 * len(indices)
+    return _run_imgprep(corpus, output, (rewritten, 2 * corpus.count - rewritten))
+
+
+def _undo_edits(corpus: Corpus) -> None:
+    edits = _edits_file(corpus)
+    if edits.exists():
+        for index in json.loads(edits.read_text()):
+            input_path(corpus.folder, index).write_bytes(corpus.source_of(index))
+        edits.unlink()
+
+
+def _touch(corpus: Corpus, indices: list[int], output: Path) -> Measurement:
+    """New mtimes for ``indices``, same bytes, then measure the re-run: nothing is written."""
+    later = time.time_ns() + 1_000_000_000
+    for index in indices:
+        os.utime(input_path(corpus.folder, index), ns=(later, later))
+    return _run_imgprep(corpus, output, (0, 2 * corpus.count))
+
+
+# ----------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Scenario:
+    runs: list[Measurement] = field(default_factory=list)
+    written: list[int] = field(default_factory=list)
+
+    def median(self, attribute: str) -> float | None:
+        values = [getattr(run, attribute) for run in self.runs]
+        return statistics.median(values) if values else None
+
+
+def _words(folder: Path, output: Path, listed: bool = False) -> list[str]:
+    """imgprep's words: over the whole corpus (``-r -i``), or the files listed on stdin."""
+    given = ["-i", "-", "--base", str(folder)] if listed else ["-r", "-i", str(folder)]
+    words = [*given, "-o", str(output), "--format", "png", "--no-progress", "-j", "2", *STEPS]
+    return [str(IMGPREP), *words]
+
+
+def _imgprep(corpus: Corpus, output: Path, log: Path, listed: Path | None = None) -> list[str]:
+    """imgprep's command line, its stderr sent to ``log`` (exec: the same process is measured);
+    ``listed``: a file listing the inputs (``-i -``), else the whole corpus (``-r -i``)."""
+    words = _words(corpus.folder, output, listed is not None)
+    script = 'log=$1; list=$2; shift 2; exec "$@" <"$list" 2>"$log"'
+    return ["sh", "-c", script, "sh", str(log), str(listed or os.devnull), *words]
+
+
+def _floor(corpus: Corpus, output: Path) -> list[str]:
+    script = 'find "$0" "$1" -printf "%s %T@\\n" >/dev/null && exec "$2" -c "$3" "$1/$4"'
+    return ["sh", "-c", script, str(corpus.folder), str(output), str(PYTHON), FLOOR_READ, MANIFEST]
+
+
+def _run_imgprep(
+    corpus: Corpus, output: Path, expected: tuple[int, int], listed: Path | None = None
+) -> Measurement:
+    with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
+        measured = run_measured(_imgprep(corpus, output, Path(log.name), listed))
+        text = log.read()
+    found = SUMMARY.search(text)
+    counts = tuple(int(group) for group in found.groups()) if found else None
+    if counts != (*expected, 0):
+        raise SystemExit(f"expected {expected} written and up to date; got {text!r}")
+    return measured
+
+
+def _edited_alone(corpus: Corpus, edited: list[int]) -> Measurement:
+    """The edited inputs' own work: a first run over them alone, into a fresh folder."""
+    output = WORK / f"out_{corpus.count}_alone"
+    listing = WORK / f"edited_{corpus.count}.list"
+    listing.write_text("".join(f"{input_path(corpus.folder, index)}\n" for index in edited))
+    shutil.rmtree(output, ignore_errors=True)
+    try:
+        return _run_imgprep(corpus, output, (2 * len(edited), 0), listing)
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None:
+    output = WORK / f"out_{corpus.count}"
+    shutil.rmtree(output, ignore_errors=True)
+    outputs = 2 * corpus.count
+    edited = corpus.picked(number + FRACTION // 2)
+    steps: list[tuple[str, Callable[[], Measurement]]] = [
+        ("first run", lambda: _run_imgprep(corpus, output, (outputs, 0))),
+        ("no-op re-run", lambda: _run_imgprep(corpus, output, (0, outputs))),
+        ("floor", lambda: run_measured(_floor(corpus, output))),
+        ("touched 1%", lambda: _touch(corpus, corpus.picked(number), output)),
+        ("edited 1%", lambda: _edit(corpus, edited, output)),
+        ("edited alone", lambda: _edited_alone(corpus, edited)),
+    ]
+    try:
+        for name, measure_it in steps:
+            measured = measure_it()
+            results[name].runs.append(measured)
+            print(
+                f"   {corpus.count:>6} {name:<14} wall {measured.wall_s:7.2f} s  "
+                f"peak {measured.peak_mib:6.1f} MiB",
+                flush=True,
+            )
+    finally:
+        _undo_edits(corpus)
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def measure(counts: list[int], rounds: int) -> dict[int, dict[str, Scenario]]:
+    corpora = [build_corpus(count) for count in counts]
+    results = {count: {name: Scenario() for name in SCENARIOS} for count in counts}
+    for number in range(rounds):
+        print(f"-- cron scale, round {number + 1}/{rounds}", flush=True)
+        for corpus in corpora:
+            run_round(corpus, number, results[corpus.count])
+    return results
+
+
+# ----------------------------------------------------------------------------------- report
+
+
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def table(results: dict[int, dict[str, Scenario]]) -> list[str]:
+    lines = [
+        "| inputs (outputs) | run | wall s | peak MiB | wall vs floor | runs |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for count, scenarios in results.items():
+        floor = scenarios["floor"].median("wall_s")
+        for name in SCENARIOS:
+            scenario = scenarios[name]
+            wall = scenario.median("wall_s")
+            versus = f"{wall / floor:.2f}x" if wall is not None and floor else ""
+            label = LABELS.get(name, name)
+            lines.append(
+                f"| {count:,} ({2 * count:,}) | {label} | {_cell(wall)} "
+                f"| {_cell(scenario.median('peak_mib'), 1)} | {versus} | {len(scenario.runs)} |"
+            )
+    return lines
+
+
+def targets(results: dict[int, dict[str, Scenario]]) -> list[Target]:
+    found: list[Target] = []
+    for count, scenarios in results.items():
+        noop = scenarios["no-op re-run"].median("wall_s")
+        floor = scenarios["floor"].median("wall_s")
+        alone = scenarios["edited alone"].median("wall_s")
+        edited = scenarios["edited 1%"].median("wall_s")
+        prefix = f"cron {count:,}"
+        if count <= 10_000:
+            found.append(value_target(f"{prefix}: no-op re-run <= 1.0 s", noop, 1.0, "s"))
+            ratio = noop / floor if noop and floor else None
+            found.append(value_target(f"{prefix}: no-op re-run / floor <= 3x", ratio, 3.0, "x"))
+        else:
+            found.append(value_target(f"{prefix}: no-op re-run <= 8 s", noop, 8.0, "s"))
+        for name in ("no-op re-run", "first run"):
+            peak = scenarios[name].median("peak_mib")
+            found.append(value_target(f"{prefix}: {name} peak RSS <= 64 MiB", peak, 64, "MiB"))
+        if alone and noop and edited:
+            budget = noop + alone
+            name = f"{prefix}: edited 1% <= no-op + the edited inputs alone ({budget:.2f} s)"
+            found.append(value_target(name, edited / budget, 1.0, "x"))
+    return found
+
+
+def section(results: dict[int, dict[str, Scenario]]) -> list[str]:
+    """The "Cron scale" section of docs/benchmarks.md."""
+    command = shlex.join(["imgprep", *_words(Path("IN"), Path("OUT"))[1:]])
+    return [
+        f"Generated corpora of {SIZE}x{SIZE} JPEGs ({PER_FOLDER} a folder, made once and cached "
+        f"in bench/.work/cron/), the tutorial chain at 32x32, 2 PNGs an input: `{command}`. Each "
+        "round, one after the other: a first run into a fresh folder, a no-op re-run, the floor, "
+        "a re-run after touching 1% of the inputs (new mtime, same bytes: nothing written), one "
+        "after editing another 1% (their outputs rewritten), and those edited inputs alone into "
+        "a fresh folder (`-i -` listing them: their own work, start-up included). The floor is "
+        "what any re-run must at least do: `find IN OUT -printf '%s %T@'` (size and mtime of "
+        "every input and output) and `json.loads` of every manifest line, in a fresh Python. "
+        "Wall and peak RSS are medians over the rounds (`bench/cron_scale.py`).",
+        "",
+        *table(results),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="10,000 inputs only")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--counts", type=int, nargs="*", help="corpus sizes (default 10k 100k)")
+    parser.add_argument("--output", type=Path, help="markdown file (default bench/.work/)")
+    args = parser.parse_args()
+    counts = args.counts or ([10_000] if args.quick else [10_000, 100_000])
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", ROOT / "src", ROOT / "bench"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    results = measure(counts, args.rounds)
+    lines = ["# cron scale", "", *section(results), ""]
+    lines += [f"- {t.verdict} {t.name}: {t.measured}" for t in targets(results)]
+    print("\n".join(lines))
+    output = args.output or WORK / "cron-scale.md"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n")
+    print(f"\nwrote {output}")
+
+
+if __name__ == "__main__":
+    main()
