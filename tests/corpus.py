@@ -34,8 +34,8 @@ EXPECTED_REASONS: dict[str, str | None] = {
     "corrupt_scan_jpeg": "corrupt JPEG data",
     "bad_crc_png": "CRC check failed",
     "bomb_png": "--max-pixels",
-    "animated_gif": None,  # first frame; LoadedImage.frames == 3
-    "multipage_tiff": None,  # first page; LoadedImage.frames == 2
+    "animated_gif": None,  # loads its first frame (of ANIMATED_GIF_FRAMES)
+    "multipage_tiff": None,  # loads its first page (of MULTIPAGE_TIFF_PAGES)
     "dir_named_jpg": "is a directory",  # when not recursing (with -r it is walked: empty)
     "dangling_symlink": "broken symbolic link",
     "symlink_loop": "symbolic link loop",  # under -r only (a directory, not an image)
@@ -252,3 +252,100 @@ def make_hard_inputs(folder: Path) -> dict[str, Path]:
 def running_as_root() -> bool:
     """Whether permission bits are ignored for this process (root reads mode-000 files)."""
     return os.geteuid() == 0
+
+
+# ------------------------------------------------------------- odd files built byte by byte
+# Pillow cannot write these (layered PSDs, broken EXIF, oversized GIF frames, warnings), so
+# they are put together here from their formats' specifications.
+
+
+def _pascal_padded(name: bytes) -> bytes:
+    raw = bytes([len(name)]) + name
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def layered_psd(
+    size: tuple[int, int],
+    composite: tuple[int, int, int],
+    layers: list[tuple[tuple[int, int, int, int], tuple[int, int, int]]],
+) -> bytes:
+    """An 8-bit RGB Photoshop file: its composite (merged) image one flat colour, then
+    ``layers`` as ((left, top, right, bottom), colour) in its layer and mask section.
+
+    The layout (Adobe's "Photoshop File Formats Specification"): a 26-byte header, colour mode
+    data and image resources (both empty here), the layer and mask information (the layer
+    count, one record per layer with its box, channels, blend mode and name, then every
+    layer's channel data, each channel with its own compression word), and the composite image
+    data (one compression word, then the planes R, G, B, uncompressed).
+    """
+    width, height = size
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3)
+    records = b""
+    channel_data = b""
+    for index, ((left, top, right, bottom), colour) in enumerate(layers):
+        samples = max(0, right - left) * max(0, bottom - top)
+        records += struct.pack(">iiiiH", top, left, bottom, right, 3)
+        for channel in range(3):
+            records += struct.pack(">hI", channel, 2 + samples)
+        extra = struct.pack(">II", 0, 0) + _pascal_padded(b"layer %d" % index)
+        records += b"8BIMnorm" + bytes([255, 0, 0, 0]) + struct.pack(">I", len(extra)) + extra
+        for channel in range(3):
+            channel_data += b"\0\0" + bytes([colour[channel]]) * samples
+    layer_info = struct.pack(">h", len(layers)) + records + channel_data
+    layer_info += b"\0" * (len(layer_info) % 2)
+    layer_and_mask = struct.pack(">I", len(layer_info)) + layer_info + struct.pack(">I", 0)
+    planes = b"".join(bytes([value]) * (width * height) for value in composite)
+    return (
+        header
+        + struct.pack(">II", 0, 0)  # no colour mode data, no image resources
+        + struct.pack(">I", len(layer_and_mask))
+        + layer_and_mask
+        + b"\0\0"  # the composite is uncompressed
+        + planes
+    )
+
+
+def broken_exif(orientation: int) -> bytes:
+    """An EXIF block with an orientation and an XResolution given as the text "72" (ASCII),
+    where the standard says RATIONAL: Pillow reads it, but cannot write it back."""
+    entries = [
+        struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0),  # SHORT
+        struct.pack("<HHI", 0x011A, 2, 4) + b"72\0\0",  # ASCII, 4 bytes inline
+    ]
+    directory = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", 0)
+    return b"Exif\0\0II*\0" + struct.pack("<I", 8) + directory
+
+
+def gif_with_frame(screen: tuple[int, int], frame: tuple[int, int]) -> bytes:
+    """A GIF whose logical screen is ``screen`` and whose only frame declares ``frame`` (a
+    frame may be larger than the screen: Pillow then grows the image), with almost no pixel
+    data behind it: a few dozen bytes on disk."""
+    header = b"GIF89a" + struct.pack("<HHBBB", *screen, 0, 0, 0)
+    descriptor = b"," + struct.pack("<HHHHB", 0, 0, *frame, 0)
+    return header + descriptor + b"\x02\x02\x4c\x01\x00;"  # LZW: clear, one code, end
+
+
+def _jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def malformed_mpo() -> bytes:
+    """A JPEG with an MPF (multi-picture) segment whose index lacks the number of pictures:
+    Pillow warns "Image appears to be a malformed MPO file" and reads it as a plain JPEG."""
+    jpeg = _jpeg_bytes(Image.new("RGB", (16, 8), (20, 120, 220)))
+    index = b"MPF\0II*\0" + struct.pack("<I", 8) + struct.pack("<HI", 0, 0)  # no entries
+    segment = b"\xff\xe2" + struct.pack(">H", 2 + len(index)) + index
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def png_with_bad_animation() -> bytes:
+    """A PNG with an animation control chunk claiming 0 frames: Pillow warns "Invalid APNG"
+    and reads the still image."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 4), 99).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    after_header = 8 + 8 + 13 + 4  # signature, IHDR's length, type, payload, CRC
+    control = _png_chunk(b"acTL", struct.pack(">II", 0, 0))
+    return data[:after_header] + control + data[after_header:]

@@ -5,10 +5,16 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 import shutil
+import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import tracemalloc
+import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,14 +29,19 @@ from corpus import (
     EXPECTED_REASONS,
     MULTIPAGE_TIFF_PAGES,
     ORIENTED_UPRIGHT_SIZE,
+    broken_exif,
     cmyk_source,
+    gif_with_frame,
+    layered_psd,
     make_bad_inputs,
     make_hard_inputs,
+    malformed_mpo,
     oriented_upright,
+    png_with_bad_animation,
     running_as_root,
     sample,
 )
-from imgprep import config, files
+from imgprep import _damage, config, files
 from imgprep.errors import ImageTooLargeError, InputError
 from imgprep.files import DecodeHint, InputFile
 
@@ -82,6 +93,20 @@ def test_discovery_problem_also_fails_in_the_loader(bad: dict[str, Path], key: s
     assert reason is not None
     with pytest.raises(InputError, match=reason):
         files.load_image(bad[key])
+
+
+def test_data_matching_a_loose_pillow_signature_is_no_image(tmp_path: Path) -> None:
+    # Pillow's EMF check is four bytes (01 00 00 00), BMP's two ("BM"), PPM's "P" and a digit:
+    # the file is no damaged metafile or bitmap, only data or text that starts the same way
+    for name, data in [
+        ("data.bin", b"\x01\x00\x00\x00" + bytes(range(256)) * 2),
+        ("notes.jpg", b"BM and BMW are brands, not bitmaps\n"),
+        ("plan.png", b"P4 is the fourth phase of the plan\n"),
+    ]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError) as caught:
+            files.load_image(tmp_path / name)
+        assert caught.value.reason.startswith("not an image Pillow can read"), name
 
 
 def test_text_and_html_get_a_hint_of_what_they_are(bad: dict[str, Path]) -> None:
@@ -561,3 +586,468 @@ def test_formats_other_than_jpeg_decode_in_full(tmp_path: Path) -> None:
         loaded = files.load_image(source, hint=lambda size: DecodeHint("L", (150, 100)))
         assert loaded.decoded_size == loaded.image.size == (600, 400)
         assert loaded.image.mode == "RGB"
+
+
+# ------------------------------------------------------------------- every file Pillow reads
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_a_layered_psd_loads_its_composite_image(tmp_path: Path, count: int) -> None:
+    # Pillow's PSD layers are frames 1..n and the composite is what it opens: no seeking
+    layers = [((0, 0, 3, 2), (255, 0, 0)), ((2, 1, 6, 4), (0, 0, 255)), ((1, 1, 2, 2), (9, 9, 9))]
+    path = tmp_path / "layered.psd"
+    path.write_bytes(layered_psd((6, 4), (10, 200, 30), layers[:count]))
+    with Image.open(path) as opened:
+        assert opened.n_frames == count  # the file really has its layers
+    loaded = files.load_image(path)
+    assert (loaded.image.mode, loaded.image.size) == ("RGB", (6, 4))
+    assert loaded.image.getcolors() == [(24, (10, 200, 30))]
+    assert loaded.warnings == ()
+
+
+def test_a_psd_whose_layers_pillow_cannot_parse_still_gives_its_composite(tmp_path: Path) -> None:
+    path = tmp_path / "odd_layer.psd"
+    path.write_bytes(layered_psd((6, 4), (10, 200, 30), [((4, 0, 1, 2), (255, 0, 0))]))
+    with Image.open(path) as opened, pytest.raises(ValueError, match="negative tile size"):
+        opened.n_frames  # noqa: B018 - reading the layers fails
+    assert files.load_image(path).image.getcolors() == [(24, (10, 200, 30))]
+
+
+def two_colour_picture() -> Image.Image:
+    """40x20, the left half blue, the right half red: a wrong turn shows in the size and colour."""
+    image = Image.new("RGB", (40, 20), (200, 10, 10))
+    image.paste((10, 10, 200), (0, 0, 20, 20))
+    return image
+
+
+@pytest.mark.parametrize("format_name", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_broken_exif_is_dropped_with_a_warning_and_the_pixels_come_out(
+    tmp_path: Path, format_name: str, orientation: int
+) -> None:
+    path = tmp_path / f"broken_exif.{format_name.lower()}"
+    two_colour_picture().save(path, format=format_name, exif=broken_exif(orientation))
+    with Image.open(path) as opened:
+        assert opened.getexif()[0x011A].startswith("72")  # text: Pillow cannot write it back
+        with pytest.raises(TypeError):
+            opened.getexif().tobytes()
+    loaded = files.load_image(path)
+    assert loaded.warnings == (_damage.BROKEN_EXIF,)
+    # orientation 6 is still applied: the stored 40x20 is shown turned clockwise, 20x40
+    expected = (40, 20) if orientation == 1 else (20, 40)
+    assert loaded.image.size == expected
+    # turned clockwise, the blue left half is the top: the top-left stays blue either way
+    top_left = loaded.image.getpixel((2, 2))
+    bottom_right = loaded.image.getpixel((expected[0] - 3, expected[1] - 3))
+    assert isinstance(top_left, tuple) and isinstance(bottom_right, tuple)
+    assert top_left[2] > 150 and bottom_right[0] > 150
+    assert loaded.image.getexif().get(0x0112) is None
+
+
+def test_pillow_warnings_become_the_files_warnings(tmp_path: Path) -> None:
+    (tmp_path / "mpo.jpg").write_bytes(malformed_mpo())
+    (tmp_path / "apng.png").write_bytes(png_with_bad_animation())
+    assert files.load_image(tmp_path / "mpo.jpg").warnings == (
+        "damaged MPO index: read as a plain JPEG",
+    )
+    assert files.load_image(tmp_path / "apng.png").warnings == (
+        "damaged APNG animation data: the still image is used",
+    )
+    # an EXIF text tag whose 100 bytes lie past the end of the block
+    entry = struct.pack("<HHII", 0x010E, 2, 100, 4000)
+    exif = b"Exif\0\0II*\0" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
+    Image.new("RGB", (8, 8)).save(tmp_path / "short_exif.jpg", exif=exif)
+    assert files.load_image(tmp_path / "short_exif.jpg").warnings == (
+        "damaged EXIF or TIFF tags skipped",
+    )
+    assert files.load_image(sample("hopper.jpg")).warnings == ()
+
+
+def test_unknown_pillow_warnings_are_kept_short() -> None:
+    assert _damage.warning_reason("Something odd happened. More detail here") == (
+        "Pillow: Something odd happened"
+    )
+    assert _damage.warning_reason("x" * 300) == "Pillow: " + "x" * 97 + "..."
+
+
+def test_each_thread_gets_only_its_own_files_warnings(tmp_path: Path) -> None:
+    paths = {
+        "mpo": tmp_path / "mpo.jpg",
+        "apng": tmp_path / "apng.png",
+        "clean": tmp_path / "clean.png",
+    }
+    paths["mpo"].write_bytes(malformed_mpo())
+    paths["apng"].write_bytes(png_with_bad_animation())
+    Image.new("L", (8, 4)).save(paths["clean"])
+    expected = {key: files.load_image(path).warnings for key, path in paths.items()}
+    assert all(expected[key] for key in ("mpo", "apng")) and expected["clean"] == ()
+    start = threading.Barrier(len(paths))
+    seen: dict[str, set[tuple[str, ...]]] = {key: set() for key in paths}
+
+    def work(key: str) -> None:
+        start.wait()
+        for _ in range(40):
+            seen[key].add(files.load_image(paths[key]).warnings)
+
+    threads = [threading.Thread(target=work, args=(key,)) for key in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {key: {warned} for key, warned in expected.items()}
+
+
+def test_a_failing_files_warnings_leak_nowhere(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = malformed_mpo()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) - 40])  # warns while opening, then fails
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match="truncated image data"):
+            files.load_image(tmp_path / "cut.jpg")
+        files.load_image(sample("hopper.jpg"))
+    assert leaked == []
+    assert capfd.readouterr().err == ""
+
+
+HOST_PROGRAM = """
+import sys, warnings
+from PIL import Image
+from imgprep import files
+filters = list(warnings.filters)
+for _ in range(3):  # Python shows a warning once per code location: every file must get it
+    print(files.load_image(sys.argv[1]).warnings)
+added = [entry for entry in warnings.filters if entry not in filters]
+print([(entry[0], entry[2].__name__, entry[3].pattern) for entry in added])
+print(warnings.filters[-len(added):] == added)
+print(Image.MAX_IMAGE_PIXELS)
+try:  # the host program's own Image.open keeps Pillow's bomb guard
+    Image.open(sys.argv[2]).load()
+except Image.DecompressionBombError:
+    print("refused")
+"""
+
+
+def test_warnings_and_limits_in_a_plain_host_program(tmp_path: Path) -> None:
+    (tmp_path / "mpo.jpg").write_bytes(malformed_mpo())
+    (tmp_path / "bomb.gif").write_bytes(gif_with_frame((10, 10), (20000, 10000)))
+    source = str(Path(files.__file__).parents[1])  # the imgprep under test, in the child too
+    run = subprocess.run(
+        [sys.executable, "-c", HOST_PROGRAM, str(tmp_path / "mpo.jpg"), str(tmp_path / "bomb.gif")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": source},
+    )
+    assert run.stderr == ""
+    assert run.stdout.splitlines() == [
+        "('damaged MPO index: read as a plain JPEG',)",
+        "('damaged MPO index: read as a plain JPEG',)",
+        "('damaged MPO index: read as a plain JPEG',)",
+        str([("always", name, r"PIL(\.|$)") for name in ("UserWarning", "RuntimeWarning")]),
+        "True",  # appended: the host's own filters come first
+        str(Image.MAX_IMAGE_PIXELS),
+        "refused",
+    ]
+
+
+@pytest.mark.parametrize("mode", ["I;16B", "I;16"])
+def test_sixteen_bit_grey_of_either_byte_order_keeps_its_values(tmp_path: Path, mode: str) -> None:
+    values = [0, 20000, 40000, 60000]
+    order = "big" if mode == "I;16B" else "little"
+    raw = b"".join(value.to_bytes(2, order) for value in values)
+    path = tmp_path / "grey16.tif"
+    Image.frombytes(mode, (4, 1), raw).save(path)
+    with Image.open(path) as stored:
+        assert stored.mode == mode
+    loaded = files.load_image(path)
+    assert loaded.image.mode == "I;16"
+    assert list(loaded.image.get_flattened_data()) == values
+
+
+# ---------------------------------------------------------------------- one limit: imgprep's
+
+
+def test_max_pixels_above_pillows_own_limit_is_imgprep_s(tmp_path: Path) -> None:
+    # a frame of 13400x13400 = 179,560,000 pixels, over Pillow's 2 x MAX_IMAGE_PIXELS
+    # (178,956,970), in 40 bytes: Pillow's GIF plugin checks it itself, but --max-pixels rules
+    path = tmp_path / "huge_frame.gif"
+    path.write_bytes(gif_with_frame((10, 10), (13400, 13400)))
+    assert 2 * Image.MAX_IMAGE_PIXELS < 13400 * 13400
+    with pytest.raises(InputError) as caught:
+        files.load_image(path, max_pixels=10**10)
+    assert not isinstance(caught.value, ImageTooLargeError)
+    assert caught.value.reason == "truncated image data"  # not refused for its size
+    with pytest.raises(ImageTooLargeError, match="13400x13400 = 179,560,000 pixels"):
+        files.load_image(path)  # the default limit still refuses it, in imgprep's words
+
+
+@pytest.mark.parametrize("kind", ["gif frame", "icon's png"])
+def test_max_pixels_applies_to_pictures_inside_the_file(tmp_path: Path, kind: str) -> None:
+    # the header says 10x10 or 16x16, but what is decoded is 300x300
+    path = tmp_path / "inner"
+    if kind == "gif frame":
+        path.write_bytes(gif_with_frame((10, 10), (300, 300)))
+    else:
+        path.write_bytes(icon_around_png(Image.new("RGBA", (300, 300), (1, 2, 3, 255))))
+    with pytest.raises(ImageTooLargeError) as caught:
+        files.load_image(path, max_pixels=50_000)
+    assert caught.value.reason == (
+        "image is 300x300 = 90,000 pixels, more than the --max-pixels limit of 50,000"
+    )
+
+
+def icon_around_png(image: Image.Image) -> bytes:
+    """An ICO whose directory says 16x16 but whose one entry is a PNG of ``image``'s size."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return icon_around(buffer.getvalue())
+
+
+def icon_around_png_header(width: int, height: int) -> bytes:
+    """An ICO (16x16, says its directory) holding a PNG that declares ``width`` x ``height``
+    RGBA pixels, with a damaged start of data behind the header: a bomb of 100 bytes."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    rows = b"\x78\x9c" + bytes(range(250, 256)) * 2  # a zlib header, then no valid block
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
+    return icon_around(png)
+
+
+def icon_around(png: bytes) -> bytes:
+    directory = struct.pack("<HHH", 0, 1, 1) + struct.pack(
+        "<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22
+    )
+    return directory + png
+
+
+def test_a_bomb_inside_an_icon_is_refused_by_imgprep_s_limit_alone(tmp_path: Path) -> None:
+    # Pillow opens an ICO by decoding its picture; the PNG inside declares 20000x10000 = 200
+    # million pixels: more than --max-pixels, and more than Pillow's own 2 x MAX_IMAGE_PIXELS
+    path = tmp_path / "bomb.ico"
+    path.write_bytes(icon_around_png_header(20000, 10000))
+    with pytest.raises(ImageTooLargeError) as caught:
+        files.load_image(path)
+    assert caught.value.reason == (
+        "image is 20000x10000 = 200,000,000 pixels, more than the --max-pixels limit of"
+        f" {config.MAX_PIXELS:,}"
+    )
+    with pytest.raises(InputError) as caught:  # allowed: decoded, and found cut short
+        files.load_image(path, max_pixels=10**10)
+    assert not isinstance(caught.value, ImageTooLargeError)
+    assert caught.value.reason == "truncated image data"
+
+
+def test_pillow_global_guards_are_left_alone_by_the_own_limit(tmp_path: Path) -> None:
+    path = tmp_path / "frame.gif"
+    path.write_bytes(gif_with_frame((10, 10), (20000, 10000)))
+    with pytest.raises(InputError):
+        files.load_image(path, max_pixels=None)
+    assert Image.MAX_IMAGE_PIXELS == config.MAX_PIXELS
+    with pytest.raises(Image.DecompressionBombError):  # outside load_image: Pillow's own guard
+        Image.open(path)
+
+
+# ------------------------------------------------------------------------------ clear reasons
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload)
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def tiff_with_tag(tag: int, value: int | None) -> bytes:
+    """A 40x30 grey TIFF with one of its tags set to ``value`` (None: the tag removed)."""
+    buffer = io.BytesIO()
+    Image.new("L", (40, 30), 128).save(buffer, format="TIFF")
+    data = bytearray(buffer.getvalue())
+    (directory,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * count, 12):
+        if struct.unpack_from("<H", data, entry)[0] == tag:
+            if value is None:
+                struct.pack_into("<H", data, entry, 0xFFF0)  # a private tag: ImageWidth gone
+            else:
+                struct.pack_into("<I", data, entry + 8, value)
+    return bytes(data)
+
+
+def lzw_tiff_with_noise() -> bytes:
+    buffer = io.BytesIO()
+    Image.open(sample("hopper.jpg")).save(buffer, format="TIFF", compression="tiff_lzw")
+    data = bytearray(buffer.getvalue())
+    data[8 + 400 : 8 + 1400] = random.Random(3).randbytes(1000)  # inside the strip data
+    return bytes(data)
+
+
+def wmf_header() -> bytes:
+    """An Aldus placeable metafile header: Pillow identifies WMF, but decodes it on Windows only."""
+    header = struct.pack("<IHhhhhHI", 0x9AC6CDD7, 0, 0, 0, 100, 100, 96, 0)
+    checksum = 0
+    for (word,) in struct.iter_unpack("<H", header):
+        checksum ^= word
+    return header + struct.pack("<H", checksum) + struct.pack("<HHHIHIH", 1, 9, 0x300, 100, 0, 0, 0)
+
+
+def emf_header() -> bytes:
+    return (
+        struct.pack("<II", 1, 88)
+        + struct.pack("<iiii", 0, 0, 99, 99)
+        + struct.pack("<iiii", 0, 0, 2000, 2000)
+        + b" EMF"
+        + bytes(60)
+    )
+
+
+UNSUPPORTED = "unsupported format ({}): Pillow recognises it but cannot decode it"
+
+BROKEN_FILES: dict[str, tuple[Callable[[], bytes], str]] = {
+    "tiff_missing_width": (
+        lambda: tiff_with_tag(256, None),
+        "corrupt TIFF data (image size missing)",
+    ),
+    "tiff_rows_per_strip_0": (lambda: tiff_with_tag(278, 0), "corrupt TIFF data (bad tile size)"),
+    "tiff_width_0": (
+        lambda: tiff_with_tag(256, 0),
+        "corrupt TIFF data (no image size or mode in its header)",
+    ),
+    "tiff_lzw_noise": (lzw_tiff_with_noise, "corrupt TIFF data (damaged compressed data)"),
+    "png_huge_text": (
+        lambda: (
+            sample("camera.png").read_bytes()[:33]
+            + png_chunk(b"zTXt", b"note\0\0" + zlib.compress(b"x" * 2_000_000))
+            + sample("camera.png").read_bytes()[33:]
+        ),
+        "PNG text chunks too large to read safely (over Pillow's limit for metadata)",
+    ),
+    "png_width_0": (
+        lambda: (
+            b"\x89PNG\r\n\x1a\n"
+            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 5, 8, 0, 0, 0, 0))
+            + png_chunk(b"IEND", b"")
+        ),
+        "corrupt PNG data (no image size or mode in its header)",
+    ),
+    "jp2_cut": (lambda: jpeg2000_bytes()[:30], "truncated image data"),
+    "png_signature_only": (lambda: b"\x89PNG\r\n\x1a\n", "truncated image data"),
+    "wmf": (wmf_header, UNSUPPORTED.format("WMF")),
+    "emf": (emf_header, UNSUPPORTED.format("WMF")),
+    "hdf5_zero_size": (lambda: b"\x89HDF\r\n\x1a\n" + bytes(100), UNSUPPORTED.format("HDF5")),
+    "bufr": (lambda: b"BUFR" + bytes(100), UNSUPPORTED.format("BUFR")),
+    "grib": (lambda: b"GRIB\0\0\0\x01" + bytes(100), UNSUPPORTED.format("GRIB")),
+    "mpeg": (lambda: b"\x00\x00\x01\xb3\x02\x80\x1e\x00" + bytes(20), UNSUPPORTED.format("MPEG")),
+}
+
+
+def jpeg2000_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(buffer, format="JPEG2000")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("key", sorted(BROKEN_FILES))
+def test_broken_files_get_a_reason_a_user_can_act_on(tmp_path: Path, key: str) -> None:
+    build, reason = BROKEN_FILES[key]
+    path = tmp_path / f"{key}.bin"
+    path.write_bytes(build())
+    with pytest.raises(InputError) as caught:
+        files.load_image(path)
+    assert caught.value.reason == reason
+
+
+def resize_like_the_planner(size: tuple[int, int]) -> DecodeHint:
+    """A hint that, like the planner's, cannot work with an image of no size."""
+    if 0 in size:
+        raise ValueError("source size must be positive")
+    return DecodeHint(size=(max(1, size[0] // 2), max(1, size[1] // 2)))
+
+
+@pytest.mark.parametrize("key", ["hdf5_zero_size", "tiff_width_0", "png_width_0"])
+def test_the_reason_does_not_depend_on_the_steps(tmp_path: Path, key: str) -> None:
+    build, reason = BROKEN_FILES[key]
+    path = tmp_path / f"{key}.bin"
+    path.write_bytes(build())
+    for hint in (None, resize_like_the_planner):
+        with pytest.raises(InputError) as caught:
+            files.load_image(path, hint=hint)
+        assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ValueError("negative seek value -646839898"), "corrupt TIFF data (bad offset)"),
+        (OSError("decoder error -2 when reading image file"),
+         "corrupt TIFF data (damaged compressed data)"),
+        (TypeError("Missing dimensions"), "corrupt TIFF data (image size missing)"),
+        (OSError("Expected to read 8 bytes but only got 0."), "truncated image data"),
+        (ValueError("tile cannot extend outside image"), "corrupt TIFF data (bad tile size)"),
+        (ValueError("negative tile size"), "corrupt TIFF data (bad tile size)"),
+        (OSError("cannot find loader for this TIFF file"), UNSUPPORTED.format("TIFF")),
+        (OSError("Unsupported BMP compression (232)"),
+         "corrupt or unsupported TIFF data (unknown compression)"),
+        (TypeError("bad operand type for abs(): 'str'"), "corrupt TIFF data"),
+        (KeyError(1000), "corrupt TIFF data"),
+        (struct.error("unpack requires a buffer of 4 bytes"), "truncated image data"),
+        (EOFError(), "truncated image data"),
+    ],
+)  # fmt: skip
+def test_pillows_messages_map_to_reasons(error: Exception, reason: str) -> None:
+    assert _damage.failure_reason(error, "TIFF") == reason
+    assert _damage.failure_reason(KeyError(3), "TIFF", header=True) == (
+        "corrupt TIFF data (damaged header)"
+    )
+
+
+# every reason load_image gives for a damaged file: its own words, never Python's or Pillow's
+KNOWN_REASON = re.compile(
+    r"truncated image data"
+    r"|not an image Pillow can read( \(looks like (text|HTML)\))?"
+    r"|image is \d+x\d+ = [\d,]+ pixels, more than the --max-pixels limit of [\d,]+"
+    r"|unsupported format \([A-Z0-9]+\): Pillow recognises it but cannot decode it"
+    r"|PNG text chunks too large to read safely \(over Pillow's limit for metadata\)"
+    r"|broken EXIF data dropped"
+    r"|corrupt or unsupported [A-Z0-9]+ data \(unknown [a-z ]+\)"
+    r"|corrupt [A-Z0-9]+ data( \((damaged header|damaged compressed data|bad tile size|bad offset"
+    r"|image size missing|no image size or mode in its header|end of image before any scan"
+    r"|restart markers out of order in the scan data|stray marker 0xFF[0-9A-F]{2} in the scan data"
+    r"|CRC check failed in the [ -~]{4} chunk)\))?"
+)
+
+DAMAGED_FORMATS = ["BMP", "GIF", "ICO", "IM", "JPEG", "JPEG2000", "PCX", "PNG", "PPM", "SGI",
+                   "TGA", "TIFF", "WEBP", "QOI", "DDS", "ICNS", "SPIDER"]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("format_name", DAMAGED_FORMATS)
+def test_damaged_files_of_every_format_fail_in_known_words(
+    tmp_path: Path, format_name: str
+) -> None:
+    photo = Image.open(sample("hopper.jpg")).convert("RGB").resize((40, 30))
+    mode = {"SPIDER": "F", "ICO": "RGBA", "ICNS": "RGBA"}.get(format_name, "RGB")
+    buffer = io.BytesIO()
+    photo.convert(mode).save(buffer, format=format_name)
+    data = buffer.getvalue()
+    rng = random.Random(format_name)
+    reasons: set[str] = set()
+    for attempt in range(120):
+        damaged = bytearray(data)
+        for _ in range(rng.choice([1, 2, 4])):
+            damaged[rng.randrange(min(len(damaged), 300))] = rng.choice(
+                [0, 255, rng.randrange(256)]
+            )
+        cut = len(damaged) if attempt % 3 else rng.randrange(1, len(damaged))
+        path = tmp_path / f"damaged{attempt}"
+        path.write_bytes(bytes(damaged[:cut]))
+        try:
+            files.load_image(path)
+        except InputError as error:
+            reasons.add(error.reason)
+    assert reasons
+    unknown = sorted(reason for reason in reasons if not KNOWN_REASON.fullmatch(reason))
+    assert unknown == []

@@ -345,3 +345,61 @@ def test_fsync_save_writes_the_same_bytes(tmp_path: Path, encoding: str) -> None
     files.save_image(image, tmp_path / "a.png", format="PNG", fsync=True)
     files.save_image(image, tmp_path / "b.png", format="PNG")
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+# ------------------------------------------------------------------------- TIFF compression
+
+
+@pytest.mark.parametrize("compression", ["group4", "group3"])
+def test_a_fax_tiff_comes_out_with_format_same(tmp_path: Path, compression: str) -> None:
+    # a bilevel fax decodes to 8-bit grey, which group3/group4 cannot hold ("encoder error -2")
+    fax = Image.new("1", (64, 32), 1)
+    fax.paste(0, (8, 8, 40, 24))
+    fax.save(tmp_path / "fax.tif", compression=compression)
+    loaded = files.load_image(tmp_path / "fax.tif")
+    assert loaded.image.mode == "L" and loaded.image.info["compression"] == compression
+    format_name, extension = files.output_format("TIFF", ".tif")
+    files.save_image(loaded.image, tmp_path / f"out.{extension}", format=format_name)
+    with Image.open(tmp_path / "out.tif") as saved:
+        assert saved.info["compression"] == "tiff_adobe_deflate"  # lossless, holds L
+        assert saved.tobytes() == fax.convert("L").tobytes()
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept", "written"),
+    [
+        ("1", "group4", "group4"),  # still bilevel: the fax compression fits
+        ("1", "tiff_ccitt", "tiff_ccitt"),
+        ("L", "group3", "tiff_adobe_deflate"),
+        ("RGB", "jpeg", "jpeg"),
+        ("L", "tiff_jpeg", "jpeg"),  # old-style JPEG is written new-style (Pillow's rule)
+        ("I;16", "jpeg", "tiff_adobe_deflate"),  # JPEG holds 8-bit samples only
+        ("F", "jpeg", "tiff_adobe_deflate"),
+        ("RGB", "tiff_lzw", "tiff_lzw"),
+        ("F", "packbits", "packbits"),
+        ("RGBA", "tiff_sgilog", "tiff_adobe_deflate"),  # read, never written
+        ("RGB", None, "raw"),
+        ("RGB", 3, "raw"),  # a BMP's compression number is not a TIFF one
+    ],
+)
+def test_tiff_keeps_the_input_compression_where_it_fits(
+    tmp_path: Path, mode: str, kept: str | int | None, written: str
+) -> None:
+    image = Image.new("RGB", (16, 8), (200, 100, 50)).convert(mode)
+    if kept is not None:
+        image.info["compression"] = kept
+    files.save_image(image, tmp_path / "out.tif", format="TIFF")
+    with Image.open(tmp_path / "out.tif") as saved:
+        assert saved.info["compression"] == written
+        assert saved.mode == mode
+        saved.load()
+
+
+@pytest.mark.parametrize("format_name", ["PNG", "TIFF"])
+def test_big_endian_sixteen_bit_grey_saves_its_values(tmp_path: Path, format_name: str) -> None:
+    # Pillow converts I;16B to I;16 through 8-bit L: 20000 would come out as 255
+    values = [0, 20000, 40000, 60000]
+    source = Image.frombytes("I;16B", (4, 1), b"".join(v.to_bytes(2, "big") for v in values))
+    files.save_image(source, tmp_path / "out", format=format_name)
+    with Image.open(tmp_path / "out") as saved:
+        assert list(saved.convert("I").get_flattened_data()) == values

@@ -592,6 +592,78 @@ def test_equalize_keeps_alpha() -> None:
     assert (row[0], row[-1]) == (0, 255)
 
 
+def deep_levels(mode: str, counts: list[tuple[float, int]]) -> Image.Image:
+    """A one-row image in ``mode`` (I;16, I or F) holding each value ``count`` times, in order."""
+    values = [value for value, count in counts for _ in range(count)]
+    image = Image.new("F" if mode == "F" else "I", (len(values), 1))
+    image.putdata(values)
+    return image.convert(mode) if mode == "I;16" else image
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_autocontrast_of_a_deep_ramp_clips_ten_percent_at_each_end(mode: str) -> None:
+    # Every value 0..65535 once. The deep path bins the range into Pillow's 256 bins of 257
+    # values (bin k holds 257k..257k+256; the last bin only 65535). 10% is 6553.6 pixels: the
+    # running total first exceeds it after bin 25 (26 x 257 = 6682), so low = 25 x 257 = 6425;
+    # from the top after 26 bins (1 + 26 x 257), so bin 229 is the last kept and high is its
+    # end, 230 x 257 = 59110. Values up to 6425 become 0, from 59110 up 65535 (to within the
+    # float scaling's truncation), and in between (v - 6425) x 65535 / 52685.
+    ramp_image = Image.new("I", (256, 256))
+    ramp_image.putdata(range(65536))
+    stretched = pixels(ops.autocontrast(ramp_image.convert(mode), cutoff=10))
+    assert stretched.count(0) == 6426  # 0..6425, exactly 10% and the rest of bin 25
+    assert stretched[6426] == 1
+    assert stretched[59109] == 65533 and stretched[59111:] == [65535] * (65536 - 59111)
+    for value in range(0, 65536, 97):
+        expected = min(65535, max(0, (value - 6425) * 65535 / 52685))
+        assert expected - 1 <= stretched[value] <= expected, value  # truncated, never rounded up
+
+
+@pytest.mark.parametrize(
+    ("mode", "levels", "expected"),
+    [
+        # 10 + 40 + 40 + 10 pixels, cutoff 10: exactly the 10 darkest and 10 lightest pixels are
+        # clipped (as ImageOps.autocontrast removes int(count x cutoff / 100) from each end), so
+        # the range is the bins of the middle values: [19789, 40092) for 20000 and 40000 (bins
+        # 77 and 155 of 257 each), [50, 151) for the F values 50 and 150 (bins of 1).
+        ("I;16", (0, 20000, 40000, 65535), [0, 681, 65238, 65535]),
+        ("I", (0, 20000, 40000, 65535), [0, 681, 65238, 65535]),
+        ("F", (0.0, 50.0, 150.0, 255.0), [0.0, 0.0, 100 * 255 / 101, 255.0]),
+    ],
+)
+def test_autocontrast_of_deep_images_clips_exactly_the_cutoff(
+    mode: str, levels: tuple[float, ...], expected: list[float]
+) -> None:
+    image = deep_levels(mode, list(zip(levels, (10, 40, 40, 10), strict=True)))
+    stretched = pixels(ops.autocontrast(image, cutoff=10))
+    assert [stretched[0], stretched[10], stretched[50], stretched[99]] == pytest.approx(expected)
+    # 20 pixels are exactly the cutoff: a cutoff of 9 keeps the end values and the whole range
+    assert pixels(ops.autocontrast(image, cutoff=9)) == pytest.approx(pixels(image), abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "levels", "top"),
+    [
+        ("I;16", (1000, 2000, 3000, 64000), 65535),
+        ("I", (1000, 2000, 3000, 64000), 65535),
+        ("F", (10.0, 20.0, 30.0, 250.0), 255.0),
+    ],
+)
+def test_equalize_of_deep_images_gives_the_known_levels(
+    mode: str, levels: tuple[float, ...], top: float
+) -> None:
+    # The values map onto 256 levels over their range (0, 4, 8 and 255: the first three are
+    # close together), which Pillow's integer equalize spreads by their counts: step =
+    # (4000 - 1000) // 255 = 11, and level i goes to (5 + pixels below it) // 11: 0, 91, 182,
+    # 273 (clipped to 255). I;16 and I scale the levels by 257 back to 16 bits; F keeps 0..255.
+    image = deep_levels(mode, [(value, 1000) for value in levels])
+    equalized = ops.equalize(image)
+    assert equalized.mode == mode
+    scale = top / 255
+    expected = [0, 91 * scale, 182 * scale, top]
+    assert pixels(equalized)[::1000] == pytest.approx(expected)
+
+
 # --------------------------------------------------------------------------- auto_orient
 
 # How a camera stores an upright picture for each EXIF orientation, as the Pillow transpose

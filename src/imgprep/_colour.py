@@ -10,7 +10,7 @@ import io
 
 from PIL import Image
 
-__all__ = ["STANDARD_MODES", "icc_colour_space", "profile_to_srgb", "standard_mode"]
+__all__ = ["STANDARD_MODES", "icc_colour_space", "profile_to_srgb", "standard_mode", "to_i16"]
 
 STANDARD_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I", "F"})
 """The modes imgprep works in: 8-bit grey or colour with or without alpha, 16-bit grey,
@@ -32,12 +32,24 @@ def standard_mode(image: Image.Image) -> Image.Image:
     if mode == "1":
         return image.convert("L")
     if mode.startswith("I;16"):
-        return image.convert("I;16")
+        return to_i16(image)
     if mode == "La":
         return image.convert("LA")  # Pillow converts La only to LA
     if mode == "RGBa":
         return image.convert("RGBA")
     return image.convert("RGB")
+
+
+def to_i16(image: Image.Image) -> Image.Image:
+    """A 16-bit grey image (I;16, I;16B, I;16L, I;16N) as I;16, values kept exactly.
+
+    Pillow converts the byte-order variants to I;16 through 8-bit L, clipping every value above
+    255 (Pillow 13: big-endian 0, 20000, 40000, 60000 become 0, 255, 255, 255); through 32-bit
+    I the values stay as they are.
+    """
+    if image.mode == "I;16":
+        return image
+    return image.convert("I").convert("I;16")
 
 
 def icc_colour_space(profile: bytes) -> bytes:

@@ -1,13 +1,16 @@
 """Loading inputs: reading the bytes once, decoding them safely, turning them upright.
 
 Every failure about one input is raised as ``InputError(path, reason)`` with a short human
-reason. No other exception type escapes for a bad file (``MemoryError`` and
-``KeyboardInterrupt`` aside), so the pipeline can report it and go on.
+reason (``_damage`` words them). No other exception type escapes for a bad file
+(``MemoryError`` and ``KeyboardInterrupt`` aside), so the pipeline can report it and go on.
+Problems that still let the pixels come out (a broken EXIF block, Pillow's warnings about the
+file) are ``LoadedImage.warnings``.
 
 Thread safety: ``load_image`` runs in several threads at once. It never changes Pillow's module
 globals (``ImageFile.LOAD_TRUNCATED_IMAGES``, ``Image.MAX_IMAGE_PIXELS``): the pixel limit is
 checked here per call, before decoding, and truncated JPEGs are recovered per call by closing
-the data stream (see ``load_image``).
+the data stream (see ``load_image``). Two hooks installed once (``_guards``) make Pillow's own
+pixel checks and its warnings per call too, for the thread running ``load_image`` only.
 """
 
 from __future__ import annotations
@@ -15,20 +18,29 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import stat
 import struct
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps
 
-from imgprep import config
+from imgprep import _damage, config
 from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode
+from imgprep._damage import (
+    BROKEN_EXIF,
+    NO_SIZE,
+    TRUNCATED,
+    failure_reason,
+    structural_damage,
+    too_large_reason,
+    unsupported_reason,
+    warning_reason,
+)
 from imgprep._fs import StrPath, reason_for_os_error
-from imgprep.errors import ImageTooLargeError, InputError
+from imgprep._signatures import SIGNATURE_BYTES, has_image_signature
+from imgprep.errors import ImageTooLargeError, ImgprepError, InputError
 from imgprep.ops import auto_orient
 
 __all__ = ["DecodeHint", "LoadedImage", "load_image"]
@@ -75,13 +87,16 @@ class LoadedImage:
     """A decoded input and what the pipeline needs to know about it.
 
     ``image`` is upright (EXIF orientation applied and its tag removed), loaded, the first
-    frame, in a working mode (L, LA, RGB, RGBA, I;16, I or F). ``icc_profile`` is the input's
+    frame (a PSD's composite image, not its layers), in a working mode (L, LA, RGB, RGBA,
+    I;16, I or F). ``icc_profile`` is the input's
     embedded profile as found (for a CMYK input converted to RGB it is the CMYK profile, which
     ``save_image`` then drops because its colour space no longer matches). ``digest`` (sha256
     hex) and ``identity`` (size, ``st_mtime_ns``) describe the bytes that were decoded, both
     taken from the one open file they were read from. ``source_size`` is the size the file
     stores, ``decoded_size`` the one the decoder gave (smaller after a JPEG draft), both in the
-    stored axes (before EXIF orientation).
+    stored axes (before EXIF orientation). ``warnings`` are short reasons, in the order met, for
+    problems that did not stop the pixels coming out ("broken EXIF data dropped", "damaged EXIF
+    or TIFF tags skipped", ...): the caller reports them with the path.
     """
 
     image: Image.Image
@@ -90,6 +105,7 @@ class LoadedImage:
     identity: tuple[int, int]
     source_size: tuple[int, int]
     decoded_size: tuple[int, int]
+    warnings: tuple[str, ...] = ()
 
 
 _EXIF_ORIENTATION = 0x0112
@@ -131,16 +147,39 @@ def _read_input_bytes(path: StrPath) -> tuple[bytes, tuple[int, int]]:
         os.close(fd)
 
 
-def _open_header(data: bytes) -> ImageFile.ImageFile | None:
+class _NotOpened(Exception):
+    """No plugin opened the data; ``reason`` says why, as ``_header_reason`` words it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _is_stub(format_name: str) -> bool:
+    """Whether Pillow only identifies ``format_name`` (WMF, HDF5, BUFR, GRIB, MPEG): it needs a
+    handler or program this installation does not have to decode the pixels."""
+    if format_name == "MPEG":  # reads the size from the header, never the pixels
+        return True
+    factory = Image.OPEN.get(format_name, (None, None))[0]
+    return (
+        isinstance(factory, type)
+        and issubclass(factory, ImageFile.StubImageFile)
+        and getattr(factory, "_handler", None) is None
+    )
+
+
+def _open_header(data: bytes) -> ImageFile.ImageFile:
     """Identify ``data`` and read its header, like ``Image.open`` minus its global pixel guard.
 
     ``Image.open`` checks ``Image.MAX_IMAGE_PIXELS`` (a process-wide setting) and warns or
     raises before the caller sees the size; imgprep applies its own per-call ``max_pixels``
-    instead, so it asks each registered format plugin directly, in Pillow's own order.
+    instead, so it asks each registered format plugin directly, in Pillow's own order. Raises
+    ``_NotOpened`` when no plugin opens the data.
     """
     prefix = data[:16]
     stream = io.BytesIO(data)
     tried: set[str] = set()
+    recognised: list[tuple[str, BaseException | None]] = []  # accepted by its signature
     for load_more in (False, True):  # the common formats first, then every plugin
         if load_more:
             _load_all_plugins()
@@ -151,135 +190,81 @@ def _open_header(data: bytes) -> ImageFile.ImageFile | None:
             factory, accept = Image.OPEN[format_name]
             if accept is not None:
                 verdict = accept(prefix)
-                if not verdict or isinstance(verdict, str):
+                if not verdict:
+                    continue
+                if isinstance(verdict, str):  # recognised, but this Pillow lacks the codec
+                    recognised.append((format_name, None))
                     continue
             stream.seek(0)
             try:
                 return factory(stream, "")
-            except (SyntaxError, IndexError, TypeError, struct.error):
-                continue  # the same exceptions Image.open treats as "not this format"
-    return None
+            except (SyntaxError, IndexError, TypeError, struct.error) as error:
+                # the exceptions Image.open treats as "not this format"
+                if accept is not None:
+                    recognised.append((format_name, error))
+            except (_damage.TooLarge, MemoryError, RecursionError):
+                raise
+            except Exception as error:  # Image.open gives up here: the format is this one...
+                if accept is None or _is_stub(format_name) or not _loosely_taken(data):
+                    raise _NotOpened(_header_reason(format_name, error, header=True)) from error
+                recognised.append((format_name, error))  # ...unless text passed a loose check
+    cause = next((error for _, error in recognised if error is not None), None)
+    raise _NotOpened(_unopened_reason(data, recognised)) from cause
 
 
-def _unreadable_reason(data: bytes) -> str:
+def _header_reason(format_name: str, error: BaseException | None, *, header: bool) -> str:
+    if error is None or _is_stub(format_name):
+        return unsupported_reason(format_name)
+    return failure_reason(error, format_name, header=header)
+
+
+def _unopened_reason(data: bytes, recognised: list[tuple[str, BaseException | None]]) -> str:
+    """Why no plugin opened ``data``: the format whose signature it carries is damaged (or not
+    decodable here), or it is no image at all. A signature counts only when discovery would
+    also take the file for an image by it: Pillow's own signature checks are loose (two bytes
+    for BMP or PCX), and text starting "BM" is no damaged bitmap."""
+    if recognised:
+        format_name, error = recognised[0]
+        if error is None:
+            return unsupported_reason(format_name)
+        if has_image_signature(data[:SIGNATURE_BYTES]):
+            return failure_reason(error, format_name, header=True)
     head = data[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "not an image Pillow can read (looks like HTML)"
+    if _is_text(data):
+        return "not an image Pillow can read (looks like text)"
+    return "not an image Pillow can read"
+
+
+def _is_text(data: bytes) -> bool:
     try:
         data[:4096].decode("utf-8")
     except UnicodeDecodeError:
-        return "not an image Pillow can read"
-    return "not an image Pillow can read (looks like text)"
+        return False
+    return True
 
 
-# Inside JPEG entropy-coded data a 0xFF byte is followed by 0x00 (stuffing), 0xFF (fill) or a
-# restart marker; any other byte after 0xFF is a marker and ends the scan.
-_JPEG_MARKER = re.compile(rb"\xff[^\x00\xff]")
-# markers legal between the scans of a (progressive or multi-scan) JPEG
-_JPEG_BETWEEN_SCANS = frozenset(
-    {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0)},
-)
+def _loosely_taken(data: bytes) -> bool:
+    """Whether ``data`` is text that a plugin took for its format by a loose check ("BM" for
+    BMP): its failure then says nothing about a damaged image."""
+    return not has_image_signature(data[:SIGNATURE_BYTES]) and _is_text(data)
 
 
-def _jpeg_damage(data: bytes) -> str | None:
-    """A reason when a JPEG's structure is broken, else ``None``.
-
-    libjpeg decodes corrupt scan data into garbage with only a warning, which Pillow does not
-    pass on, so the structure is checked here: segments must chain from SOI to the first scan,
-    scans may only be followed by the markers allowed between scans or EOI, restart markers must
-    count 0..7 in order, and EOI must be present. Bit errors that keep this structure intact
-    (a flipped bit in the Huffman data) decode silently: no available decoder reports them.
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return None  # not a plain JPEG (e.g. a JPEG inside another container): Pillow decides
-    position = 2
-    size = len(data)
-    # header segments up to the first scan
-    while True:
-        position = data.find(b"\xff", position)
-        while 0 <= position < size - 1 and data[position + 1] == 0xFF:
-            position += 1
-        if position < 0 or position + 4 > size:
-            return "truncated image data"
-        marker = data[position + 1]
-        if marker == 0xD9:
-            return "corrupt JPEG data (end of image before any scan)"
-        (length,) = struct.unpack_from(">H", data, position + 2)
-        position += 2 + length
-        if marker == 0xDA:
-            break
-    expected_restart = 0
-    while True:
-        match = _JPEG_MARKER.search(data, position)
-        if match is None:
-            return "truncated image data"
-        marker = data[match.start() + 1]
-        position = match.end()
-        if 0xD0 <= marker <= 0xD7:
-            if marker - 0xD0 != expected_restart:
-                return "corrupt JPEG data (restart markers out of order in the scan data)"
-            expected_restart = (expected_restart + 1) % 8
-            continue
-        if marker == 0xD9:
-            return None
-        if marker not in _JPEG_BETWEEN_SCANS:
-            return f"corrupt JPEG data (stray marker 0xFF{marker:02X} in the scan data)"
-        if position + 2 > size:
-            return "truncated image data"
-        (length,) = struct.unpack_from(">H", data, position)
-        position += length
-        expected_restart = 0
-
-
-def _png_damage(data: bytes) -> str | None:
-    """A reason when a PNG's chunks are broken (bad CRC, cut short), else ``None``.
-
-    Pillow skips the CRC of image data chunks, and zlib may inflate a damaged stream without
-    complaint, so every chunk's CRC is checked here (zlib.crc32 runs at memory speed).
-    """
-    position = 8
-    size = len(data)
-    while position + 8 <= size:
-        length, kind = struct.unpack_from(">I4s", data, position)
-        end = position + 8 + length + 4
-        if end > size:
-            return "truncated image data"
-        (stored_crc,) = struct.unpack_from(">I", data, end - 4)
-        if zlib.crc32(data[position + 4 : end - 4]) != stored_crc:
-            name = kind.decode("latin-1")
-            return f"corrupt PNG data (CRC check failed in the {name} chunk)"
-        if kind == b"IEND":
-            return None
-        position = end
-    return "truncated image data"
-
-
-def _structural_damage(data: bytes, format_name: str) -> str | None:
-    if format_name == "JPEG":
-        return _jpeg_damage(data)
-    if format_name == "PNG":
-        return _png_damage(data)
-    return None
-
-
-def _decode_reason(error: Exception, format_name: str) -> str:
-    message = str(error)
-    if "truncated" in message or isinstance(error, EOFError):
-        return "truncated image data"
-    if isinstance(error, Image.DecompressionBombError):
-        return f"image is too large to decode safely ({message})"
-    if format_name == "PNG" and isinstance(error, SyntaxError):
-        return f"corrupt PNG data ({message})"
-    detail = message or type(error).__name__
-    return f"corrupt {format_name} data ({detail})"
-
-
-def _orientation(image: Image.Image) -> int:
+def _orientation(image: Image.Image) -> tuple[int, str | None]:
+    """The EXIF orientation (1 when absent or not 1..8), and a warning when Pillow cannot read
+    the EXIF block at all: it is dropped then (``_turn_upright`` warns about a block it can read
+    but not write back)."""
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # a broken EXIF block must not make a decodable image fail
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+        value = image.getexif().get(_EXIF_ORIENTATION)
+    except Exception:
+        image.info.pop("exif", None)
+        image.info.pop("Raw profile type exif", None)
+        exif = image.getexif()  # the cached, partly read block: it parses nothing again
+        for tag in list(exif):
+            del exif[tag]
+        return 1, BROKEN_EXIF
+    return (value if isinstance(value, int) and 1 <= value <= 8 else 1), None
 
 
 def _apply_hint(image: ImageFile.ImageFile, hint: DecodeHint, orientation: int) -> None:
@@ -298,8 +283,13 @@ def _apply_hint(image: ImageFile.ImageFile, hint: DecodeHint, orientation: int) 
     # allowed, so it is not used.
 
 
-def _upright(image: ImageFile.ImageFile, frames: int) -> Image.Image:
-    """The decoded image turned upright, in place when nothing else can read it.
+def _turn_upright(image: ImageFile.ImageFile) -> tuple[Image.Image, str | None]:
+    """The decoded image turned upright by its EXIF orientation, the tag removed (also a tag 1,
+    so the output is plainly upright), and a warning when the EXIF block cannot be written back
+    without the tag (a tag of the wrong type, such as XResolution given as text): it is dropped.
+
+    Pillow writes the block back itself while turning, and would fail there; so the block is
+    taken out of ``info`` first and written back here, once, whatever Pillow did.
 
     ``auto_orient`` returns a copy, which for an upright camera JPEG is a full-size copy made
     only to be dropped (0.4 ms a 12 MP file at 1/4 scale). After ``load`` a single-frame JPEG
@@ -308,19 +298,25 @@ def _upright(image: ImageFile.ImageFile, frames: int) -> Image.Image:
     Other formats may keep their stream for ``seek`` (PNG, GIF, TIFF, MPO): they get the copy,
     which lets the stream and the bytes behind it go.
     """
-    if image.format == "JPEG" and frames == 1 and image.fp is None:
+    key = "exif" if "exif" in image.info else "Raw profile type exif"  # the latter: old PNGs
+    raw = image.info.pop(key, None)
+    exif = image.getexif()  # cached by _orientation: the block as read, with the tag
+    had_tag = _EXIF_ORIENTATION in exif
+    upright: Image.Image = image
+    if image.format == "JPEG" and image.fp is None:
         ImageOps.exif_transpose(image, in_place=True)
-        return image
-    return auto_orient(image)
-
-
-def _without_orientation_tag(image: Image.Image) -> Image.Image:
-    """Drop an orientation tag that needed no transpose (1), so the image is plainly upright."""
-    exif = image.getexif()
-    if _EXIF_ORIENTATION in exif:
-        del exif[_EXIF_ORIENTATION]
-        image.info["exif"] = exif.tobytes()
-    return image
+    else:
+        upright = auto_orient(image)
+    if raw is None or not had_tag:
+        if raw is not None:
+            upright.info[key] = raw
+        return upright, None
+    exif.pop(_EXIF_ORIENTATION, None)
+    try:
+        upright.info["exif"] = exif.tobytes()
+    except Exception:
+        return upright, BROKEN_EXIF
+    return upright, None
 
 
 def _cmyk_to_rgb(image: Image.Image, profile: bytes | None) -> Image.Image:
@@ -356,42 +352,67 @@ def load_image(
 
     The file's bytes are read once (they give the digest, then are decoded from memory). The
     header is read first: more than ``max_pixels`` pixels raises ``ImageTooLargeError`` before
-    any pixel is decoded. ``hint(upright_size)`` may then let the decoder reduce (JPEG draft).
-    JPEG and PNG structure is checked (corrupt scan data, CRCs) because the decoders accept
-    some damage silently. Truncated data is an error unless ``allow_truncated``; then a
-    truncated JPEG is decoded with its missing part grey (other formats stay an error: Pillow
-    only tolerates their truncation through a process-wide switch, which is never flipped).
-    Multi-frame files give their first frame.
+    any pixel is decoded, and so does any larger picture Pillow meets inside the file (a GIF
+    frame beyond its screen, an icon's embedded PNG): ``max_pixels`` is the only limit, Pillow's
+    own ``MAX_IMAGE_PIXELS`` does not apply here. ``hint(upright_size)`` may then let the
+    decoder reduce (JPEG draft). JPEG and PNG structure is checked (corrupt scan data, CRCs)
+    because the decoders accept some damage silently. Truncated data is an error unless
+    ``allow_truncated``; then a truncated JPEG is decoded with its missing part grey (other
+    formats stay an error: Pillow only tolerates their truncation through a process-wide
+    switch, which is never flipped). Multi-frame files give their first frame; a layered PSD
+    its composite image. Pillow's warnings about the file become ``LoadedImage.warnings``
+    (never printed; for a file that fails they are dropped: the reason says enough).
     """
     data, identity = _read_input_bytes(path)
     if not data:
         raise InputError(path, "empty file (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        return _decode(path, data, digest, identity, max_pixels, hint, allow_truncated)
-    except (InputError, MemoryError, RecursionError):
-        raise
-    except Exception as error:
-        # Pillow's plugins raise many types for damaged files (OSError, SyntaxError, ValueError,
-        # struct.error, IndexError, ...); each is this one file's problem, not imgprep's bug.
-        raise InputError(path, _decode_reason(error, "image")) from error
+    with _damage.pillow_guarded(max_pixels) as caught:
+        try:
+            loaded = _decode(path, data, max_pixels, hint, allow_truncated)
+        except (InputError, MemoryError, RecursionError):
+            raise
+        except _damage.TooLarge as error:
+            assert max_pixels is not None
+            raise ImageTooLargeError(path, too_large_reason(error.size, max_pixels)) from None
+        except ImgprepError as error:  # from the hint: a plain sentence already
+            raise InputError(path, str(error)) from error
+        except Exception as error:
+            # Pillow's plugins raise many types for damaged files (OSError, SyntaxError,
+            # ValueError, struct.error, IndexError, ...): each is this one file's problem.
+            raise InputError(path, failure_reason(error, "image")) from error
+    warnings = dict.fromkeys([*map(warning_reason, caught), *loaded.warnings])
+    loaded.digest, loaded.identity, loaded.warnings = digest, identity, tuple(warnings)
+    return loaded
 
 
 def _decode(
     path: StrPath,
     data: bytes,
-    digest: str,
-    identity: tuple[int, int],
     max_pixels: int | None,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
     allow_truncated: bool,
 ) -> LoadedImage:
     image = _open_checked(path, data, max_pixels, allow_truncated)
+    format_name = image.format or "image"
+    try:
+        return _decode_opened(path, data, image, hint, allow_truncated)
+    except (InputError, _damage.TooLarge, ImgprepError, MemoryError, RecursionError):
+        raise
+    except Exception as error:
+        raise InputError(path, failure_reason(error, format_name)) from error
+
+
+def _decode_opened(
+    path: StrPath,
+    data: bytes,
+    image: ImageFile.ImageFile,
+    hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
+    allow_truncated: bool,
+) -> LoadedImage:
+    """Decode an image whose header passed ``_open_checked``: upright, in a working mode."""
     width, height = image.size
-    frames = getattr(image, "n_frames", 1)
-    if frames > 1:
-        image.seek(0)
-    orientation = _orientation(image)
+    orientation, exif_warning = _orientation(image)
     decode_hint = None
     if hint is not None:
         upright = (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
@@ -402,14 +423,18 @@ def _decode(
     profile = icc_profile if isinstance(icc_profile, bytes) else None
     image = _load_pixels(path, data, image, decode_hint, orientation, allow_truncated)
     decoded_size = image.size
-    oriented = _without_orientation_tag(_upright(image, frames))
+    if 0 in decoded_size:
+        raise InputError(path, NO_SIZE)
+    oriented, rewrite_warning = _turn_upright(image)
+    warnings = tuple(warning for warning in (exif_warning, rewrite_warning) if warning)
     return LoadedImage(
         image=_working_mode(oriented, profile),
         icc_profile=profile,
-        digest=digest,
-        identity=identity,
+        digest="",  # load_image fills in what describes the bytes
+        identity=(0, 0),
         source_size=(width, height),
         decoded_size=decoded_size,
+        warnings=warnings,
     )
 
 
@@ -417,18 +442,20 @@ def _open_checked(
     path: StrPath, data: bytes, max_pixels: int | None, allow_truncated: bool
 ) -> ImageFile.ImageFile:
     """The image with its header read, once it passed the pixel limit and the damage checks."""
-    image = _open_header(data)
-    if image is None:
-        raise InputError(path, _unreadable_reason(data))
+    try:
+        image = _open_header(data)
+    except _NotOpened as error:
+        raise InputError(path, error.reason) from error.__cause__
+    format_name = image.format or "image"
+    if _is_stub(format_name):
+        raise InputError(path, unsupported_reason(format_name))
     width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InputError(path, NO_SIZE)
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageTooLargeError(
-            path,
-            f"image is {width}x{height} = {width * height:,} pixels, more than the"
-            f" --max-pixels limit of {max_pixels:,}",
-        )
-    damage = _structural_damage(data, image.format or "unknown")
-    if damage is not None and not (allow_truncated and damage == "truncated image data"):
+        raise ImageTooLargeError(path, too_large_reason((width, height), max_pixels))
+    damage = structural_damage(data, format_name)
+    if damage is not None and not (allow_truncated and damage == TRUNCATED):
         raise InputError(path, damage)
     return image
 
@@ -443,16 +470,19 @@ def _load_pixels(
 ) -> ImageFile.ImageFile:
     """Decode the pixels of ``image`` (opened from ``data``); with ``allow_truncated``, a
     truncated JPEG is opened again and decoded with its missing part grey."""
-    format_name = image.format or "unknown"
+    format_name = image.format or "image"
     try:
         image.load()
-    except OSError as error:
-        reason = _decode_reason(error, format_name)
-        if not (allow_truncated and reason == "truncated image data" and format_name == "JPEG"):
+    except (_damage.TooLarge, MemoryError, RecursionError):
+        raise
+    except Exception as error:
+        reason = failure_reason(error, format_name)
+        if not (allow_truncated and reason == TRUNCATED and format_name == "JPEG"):
             raise InputError(path, reason) from error
         # An EOI marker after the cut makes libjpeg finish the scan, filling the rest grey.
-        reopened = _open_header(data + b"\xff\xd9")
-        if reopened is None:
+        try:
+            reopened = _open_header(data + b"\xff\xd9")
+        except _NotOpened:
             raise InputError(path, reason) from error
         if hint is not None:
             _apply_hint(reopened, hint, orientation)

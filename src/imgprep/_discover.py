@@ -17,6 +17,7 @@ from pathlib import Path, PurePath
 from typing import IO, NamedTuple, overload
 
 from imgprep._fs import TEMP_SUFFIX, reason_for_os_error
+from imgprep._signatures import IMAGE_EXTENSIONS, SIGNATURE_BYTES, has_image_signature
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -27,39 +28,6 @@ __all__ = [
     "iter_inputs",
     "read_path_list",
 ]
-
-# What Pillow 13 opens (Image.registered_extensions() of the formats in Image.OPEN), spelled out
-# so that finding inputs needs no plugin import; tests/test_discover.py checks it against the
-# installed Pillow. A file with another extension is still found by its first bytes.
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    """
-    .apng .avif .avifs .blp .bmp .bufr .bw .cur .dcx .dds .dib .emf .eps .fit .fits .flc .fli
-    .ftc .ftu .gbr .gif .grib .h5 .hdf .icb .icns .ico .iim .im .j2c .j2k .jfif .jp2 .jpc .jpe
-    .jpeg .jpf .jpg .jpx .mpeg .mpg .msp .pbm .pcd .pcx .pfm .pgm .png .pnm .ppm .ps .psd .pxr
-    .qoi .ras .rgb .rgba .sgi .tga .tif .tiff .vda .vst .webp .wmf .xbm .xpm
-    """.split()
-)
-"""Extensions (lower-case, with the dot) of the formats Pillow can open."""
-
-# Leading bytes of the formats worth finding in files that carry no image extension.
-_SIGNATURES: tuple[bytes, ...] = (
-    b"\xff\xd8\xff",  # JPEG
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"II*\x00",  # TIFF, little-endian
-    b"MM\x00*",  # TIFF, big-endian
-    b"BM",  # BMP
-    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 (JP2 container)
-    b"\xff\x4f\xff\x51",  # JPEG 2000 codestream
-    b"qoif",
-)
-
-
-def _has_image_signature(head: bytes) -> bool:
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return True
-    return head.startswith(_SIGNATURES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +85,7 @@ def _sniff(path: str) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        return _has_image_signature(os.read(fd, 16))
+        return has_image_signature(os.read(fd, SIGNATURE_BYTES))
     except OSError:
         return False
     finally:

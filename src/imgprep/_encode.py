@@ -13,7 +13,7 @@ from typing import IO, Any
 from PIL import Image
 
 from imgprep import config
-from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode
+from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode, to_i16
 from imgprep._discover import IMAGE_EXTENSIONS
 from imgprep._fs import StrPath, write_atomic, write_failure
 from imgprep.png import save_png
@@ -117,10 +117,10 @@ def _grey_or_colour(image: Image.Image, *, alpha: bool, bits16: bool) -> Image.I
     mode = image.mode
     # Wide grey is kept from standard_mode on purpose: an 8-bit format scales the samples
     # (0..65535 -> 0..255) from the wide values, and Pillow converts I;16B, I;16L and I;16N to
-    # I;16 through L (clipping at 255), so those go to I directly.
+    # I;16 through L (clipping at 255), so those go through I (to_i16).
     if mode in ("I", "F") or mode.startswith("I;16"):
         if bits16:
-            return image.convert("I;16") if mode.startswith("I;16") else _to_16bit(image)
+            return to_i16(image) if mode.startswith("I;16") else _to_16bit(image)
         return _to_8bit(image)
     image = standard_mode(image)  # now L, LA, RGB or RGBA
     if image.mode in ("LA", "RGBA") and not alpha:
@@ -161,6 +161,32 @@ def _adapt_mode(image: Image.Image, format_name: str) -> Image.Image:
     if not grey and adapted.mode not in kept:
         adapted = adapted.convert("RGB")
     return adapted
+
+
+# TIFF compressions Pillow writes, by the modes they can hold (libtiff refuses the others with
+# "encoder error -2"); the lossless general ones hold every mode. The fax codecs hold only
+# bilevel pixels, JPEG only 8-bit samples; sgilog, thunderscan and webp are not written.
+_TIFF_ANY_MODE = frozenset(
+    {"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits", "lzma", "zstd"}
+)
+_TIFF_COMPRESSION_MODES: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("group3", "group4", "tiff_ccitt"), frozenset({"1"})),
+    **dict.fromkeys(("jpeg", "tiff_jpeg"), frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})),
+}
+_TIFF_FALLBACK_COMPRESSION = "tiff_adobe_deflate"
+
+
+def _tiff_compression(image: Image.Image) -> str:
+    """The compression to write ``image`` (adapted) as TIFF with: the input's (Pillow carries it
+    in ``image.info``) where it can hold the output's mode, else lossless deflate (a G4 fax
+    decoded to 8-bit grey, a JPEG-compressed TIFF turned 16-bit); none when the input had none.
+    """
+    kept = image.info.get("compression")
+    if not isinstance(kept, str) or kept == "raw":  # BMP, for one, keeps a number there
+        return "raw"
+    if kept in _TIFF_ANY_MODE or image.mode in _TIFF_COMPRESSION_MODES.get(kept, ()):
+        return kept
+    return _TIFF_FALLBACK_COMPRESSION
 
 
 _ICC_SPACE_OF_MODE = {
@@ -230,9 +256,11 @@ def save_image(
 
     Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80), except that
     PNG pixels are deflated by zlib-ng at ``png_compress_level`` (``png.save_png``; the default
-    7 writes files the size of Pillow's level 6). Images of up to ``ENCODE_IN_MEMORY_MAX_BYTES``
-    of pixels are encoded in memory first and written with one call; larger ones are streamed
-    to the temporary file.
+    7 writes files the size of Pillow's level 6). TIFF keeps the input's compression (carried in
+    ``image.info``) where it can hold the saved mode, and is deflated losslessly where it cannot
+    (group3/group4 faxes hold only mode 1, JPEG only 8-bit samples). Images of up to
+    ``ENCODE_IN_MEMORY_MAX_BYTES`` of pixels are encoded in memory first and written with one
+    call; larger ones are streamed to the temporary file.
     """
     adapted = _adapt_mode(image, format)
     adapted, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
@@ -243,6 +271,8 @@ def save_image(
         options["compress_level"] = png_compress_level
     if optimize and format in ("JPEG", "PNG"):
         options["optimize"] = True
+    if format == "TIFF":
+        options["compression"] = _tiff_compression(adapted)
     # Always explicit: PNG and TIFF would otherwise fall back to image.info["icc_profile"],
     # and only the icc_profile argument decides (the pipeline passes None for --strip-icc).
     options["icc_profile"] = profile
