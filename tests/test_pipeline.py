@@ -564,6 +564,11 @@ def test_a_no_op_rerun_stats_each_file_once_and_starts_no_thread(tmp_path, sampl
             return real(path, *args, **kwargs)
 
         monkeypatch.setattr(os, name, counting)
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(
+        os, "scandir", lambda path=".": (listed.append(str(path)), real_scandir(path))[1]
+    )
     started: list[threading.Thread] = []
     real_start = threading.Thread.start
     monkeypatch.setattr(threading.Thread, "start", lambda t: (started.append(t), real_start(t)))
@@ -576,6 +581,7 @@ def test_a_no_op_rerun_stats_each_file_once_and_starts_no_thread(tmp_path, sampl
         inputs + outputs, 1
     )
     assert started == []  # no pool: nothing to decode
+    assert listed == [str(samples)]  # the output folder is not walked: nothing is written
 
 
 def test_up_to_date_answers_without_decoding(tmp_path, samples, count_loads):
@@ -608,6 +614,10 @@ def test_up_to_date_answers_without_decoding(tmp_path, samples, count_loads):
     assert fresh.current == 7
     stale = sorted(Path(plan.inputs.path_text(index)).name for index in fresh.stale_inputs)
     assert stale == ["camera.png", "coffee.png", "hopper.jpg"]
+    names = [Path(plan.inputs.path_text(index)).name for index in range(len(plan.inputs))]
+    assert [name for index, name in enumerate(names) if fresh.is_current(index)] == sorted(
+        {"astronaut.png", "chelsea.png", "rocket.jpg"}
+    )
     assert count_loads == []  # nothing decoded
     assert up_to_date(plan, manifest, force=True).current == 0
 

@@ -20,6 +20,7 @@ from imgprep._execute import execute
 from imgprep._plan import Plan, gather_inputs, plan_outputs
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
+from imgprep._select import select_inputs
 from imgprep._shrink import decode_hint
 from imgprep._uptodate import up_to_date
 from imgprep.errors import UsageError
@@ -63,7 +64,7 @@ def run(
     try:
         manifest = Manifest.load(options.output)
         found = None if on_planning is None else functools.partial(on_planning, "finding inputs")
-        plan = Plan(options, gather_inputs(options, manifest, found))
+        plan = Plan(options, select_inputs(gather_inputs(options, manifest, found), options))
         checked = (
             None if on_planning is None else functools.partial(on_planning, "checking outputs")
         )
@@ -74,7 +75,8 @@ def run(
             on_start(report.planned)
         if plan:
             _make_output_folder(options.output)
-            files.remove_stale_temp_files(options.output)
+            if fresh.stale_inputs:  # a killed run's temporary files go before anything is
+                files.remove_stale_temp_files(options.output)  # written (a walk of -o)
             execute(options, plan, manifest, report, on_record, on_failure, fresh)
     except KeyboardInterrupt:
         report.interrupted = True
