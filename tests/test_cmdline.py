@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imgprep._cmdline import GLOBAL_OPTIONS, Kind, global_spellings, parse_command_line
+from imgprep._commands import parse_inspect_line
 from imgprep.config import DEFAULTS
 from imgprep.errors import UsageError
 
@@ -102,3 +103,41 @@ def test_the_table_is_consistent():
             assert option.default == shown, option.key
         elif option.key in DEFAULTS and DEFAULTS[option.key] is not None:
             assert str(DEFAULTS[option.key]) in option.default, option.key
+
+
+def test_preset_limit_sample_and_seed_are_global_options():
+    line = parse_command_line(
+        ["--preset", "thumbs", "--limit", "5", "--sample=3", "--seed", "0", "-i", "a", "flip"]
+    )
+    assert line.given == {"preset": "thumbs", "limit": 5, "sample": 3, "seed": 0, "inputs": ["a"]}
+    assert line.step_words == ["flip"]
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["--limit", "0"], "--limit must be a whole number of at least 1, not '0'"),
+        (["--sample", "few"], "--sample must be a whole number of at least 1, not 'few'"),
+        (["--seed", "-1"], "--seed must be a whole number of at least 0, not '-1'"),
+        (["--preset"], "--preset needs a value (NAME)"),
+        (["--presets", "x"], "no global option --presets; did you mean --preset?"),
+    ],
+)
+def test_refusals_of_the_new_options(words, message):
+    with pytest.raises(UsageError) as raised:
+        parse_command_line(words)
+    assert str(raised.value).startswith(message)
+
+
+def test_inspect_line_takes_options_around_the_image_then_steps():
+    line = parse_inspect_line(
+        ["--height", "64", "photo.jpg", "-o", "sheet.png", "resize", "20", "-o", "x"]
+    )
+    assert line.given == {"height": 64, "image": "photo.jpg", "output": "sheet.png"}
+    assert line.step_words == ["resize", "20", "-o", "x"]  # after a step: the step's words
+    assert parse_inspect_line(["--help"]).help_step == ""
+    assert parse_inspect_line(["a.jpg", "grayscale", "-h"]).help_step == "grayscale"
+    with pytest.raises(UsageError, match=r"inspect has no option --format \(see imgprep inspect"):
+        parse_inspect_line(["a.jpg", "--format", "png"])
+    with pytest.raises(UsageError, match="--height must be a whole number of at least 16"):
+        parse_inspect_line(["--height", "8"])

@@ -12,8 +12,9 @@ run; and Typer ignores Click's ``chain=True``, so a chain of steps is not a Type
 anyway. Typer runs the program (``cli.app``), hands these words over through its public
 ``Context.args``, and provides the test runner and the exit handling.
 
-This module imports no Pillow: ``--version`` and ``--help`` answer before any image library
-is loaded; the steps are parsed (which imports ``ops``) only for a run.
+``Grammar`` and ``take_options`` read another command's options the same way (``_commands``:
+``imgprep inspect``). This module imports no Pillow: ``--version`` and ``--help`` answer before
+any image library is loaded; the steps are parsed (which imports ``ops``) only for a run.
 """
 
 from __future__ import annotations
@@ -26,9 +27,28 @@ from typing import Any
 from imgprep.config import DEFAULTS, FORMATS, canonical_format
 from imgprep.errors import UsageError
 
-__all__ = ["GLOBAL_OPTIONS", "CommandLine", "GlobalOption", "Kind", "parse_command_line"]
+__all__ = [
+    "COMMANDS",
+    "GLOBAL_OPTIONS",
+    "CommandLine",
+    "GlobalOption",
+    "Grammar",
+    "Kind",
+    "global_spellings",
+    "option_for",
+    "parse_command_line",
+    "step_help_request",
+    "take_options",
+    "whole_number",
+]
 
 HELP_FLAGS = ("-h", "--help")
+
+#: Words that, first on the line, name a command of their own rather than a step.
+COMMANDS = {
+    "inspect": "Draw one image after each step side by side: a contact sheet PNG.",
+    "presets": "List the presets of the config file, with their chains.",
+}
 
 
 class Kind(enum.Enum):
@@ -91,6 +111,42 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         Kind.TEXT,
         "DIR",
         default="paths as listed (relative ones keep their folders)",
+    ),
+    GlobalOption(
+        "preset",
+        ("--preset",),
+        "Run a preset of the config file: its settings under the options given here, its "
+        "steps before the steps given here.",
+        Kind.TEXT,
+        "NAME",
+    ),
+    GlobalOption(
+        "limit",
+        ("--limit",),
+        "Only the first N inputs, in the run's order.",
+        Kind.INT,
+        "N",
+        minimum=1,
+        default="all",
+    ),
+    GlobalOption(
+        "sample",
+        ("--sample",),
+        "Only N inputs picked at random by --seed: the same files whatever order they are "
+        "listed or found in.",
+        Kind.INT,
+        "N",
+        minimum=1,
+        default="all",
+    ),
+    GlobalOption(
+        "seed",
+        ("--seed",),
+        "The run's seed: which inputs --sample picks (and, to come, random steps).",
+        Kind.INT,
+        "S",
+        minimum=0,
+        default="0",
     ),
     GlobalOption(
         "format",
@@ -196,6 +252,24 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
 _BY_SPELLING: dict[str, GlobalOption] = {
     spelling: option for option in GLOBAL_OPTIONS for spelling in option.spellings
 }
+_BY_KEY: dict[str, GlobalOption] = {option.key: option for option in GLOBAL_OPTIONS}
+
+
+def option_for(key: str) -> GlobalOption:
+    """The global option that sets ``key`` (``"max_pixels"`` -> ``--max-pixels``)."""
+    return _BY_KEY[key]
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """The options one command reads (by spelling), and how a refusal points at its help."""
+
+    by_spelling: dict[str, GlobalOption]
+    unknown: str  # "no global option"
+    see: str  # "imgprep --help"
+
+
+_GLOBAL = Grammar(_BY_SPELLING, "no global option", "imgprep --help")
 
 
 @dataclass
@@ -217,29 +291,38 @@ def parse_command_line(words: Sequence[str]) -> CommandLine:
     and version requests are recognised anywhere, so they answer even on a broken line.
     """
     line = CommandLine()
-    position = 0
+    position = take_options(line, words, 0, _GLOBAL)
+    line.step_words = list(words[position:])
+    if line.help_step is None:
+        line.help_step = step_help_request(line.step_words)
+    return line
+
+
+def take_options(line: CommandLine, words: Sequence[str], position: int, grammar: Grammar) -> int:
+    """Read the options of ``grammar`` from ``words[position]`` on into ``line``; return the
+    position of the first word that is not an option or an option's value."""
     while position < len(words):
         word = words[position]
         if word == "-" or not word.startswith("-"):
             break
-        position = _take_global(line, words, position)
-    line.step_words = list(words[position:])
-    if line.help_step is None:
-        line.help_step = _step_help_request(line.step_words)
-    return line
+        position = _take_global(line, words, position, grammar)
+    return position
 
 
-def _take_global(line: CommandLine, words: Sequence[str], position: int) -> int:
+def _take_global(
+    line: CommandLine, words: Sequence[str], position: int, grammar: Grammar = _GLOBAL
+) -> int:
     """Read the option at ``words[position]``; return the position of the next word."""
     word = words[position]
     if word.startswith("--"):
         spelled, has_value, text = word.partition("=")
-        return _set(line, _option(spelled), spelled, text if has_value else None, words, position)
+        option = _option(spelled, None, grammar)
+        return _set(line, option, spelled, text if has_value else None, words, position)
     # -j2, -i-: a short option with its value attached; -rq: short flags together
     letters = word[1:]
     for offset, letter in enumerate(letters):
         spelled = "-" + letter
-        option = _option(spelled, word)
+        option = _option(spelled, word, grammar)
         if option.kind is not Kind.FLAG:
             attached = letters[offset + 1 :]
             return _set(line, option, spelled, attached or None, words, position)
@@ -247,15 +330,15 @@ def _take_global(line: CommandLine, words: Sequence[str], position: int) -> int:
     return position + 1
 
 
-def _option(spelled: str, word: str | None = None) -> GlobalOption:
-    option = _BY_SPELLING.get(spelled)
+def _option(spelled: str, word: str | None = None, grammar: Grammar = _GLOBAL) -> GlobalOption:
+    option = grammar.by_spelling.get(spelled)
     if option is not None:
         return option
     from imgprep._step_parse import did_you_mean  # imports no image library
 
     shown = word or spelled
-    hint = did_you_mean(spelled, _BY_SPELLING) if spelled.startswith("--") else ""
-    raise UsageError(f"no global option {shown}{hint} (see imgprep --help)")
+    hint = did_you_mean(spelled, grammar.by_spelling) if spelled.startswith("--") else ""
+    raise UsageError(f"{grammar.unknown} {shown}{hint} (see {grammar.see})")
 
 
 def _set(
@@ -290,7 +373,7 @@ def _set(
 
 def _convert(option: GlobalOption, text: str) -> Any:
     if option.kind is Kind.INT:
-        return _integer(option, text)
+        return whole_number(option, text)
     if option.kind is Kind.CHOICE:
         return canonical_format(text) if option.key == "format" else _choice(option, text)
     return text
@@ -304,7 +387,8 @@ def _choice(option: GlobalOption, text: str) -> str:
     return text
 
 
-def _integer(option: GlobalOption, text: str) -> int:
+def whole_number(option: GlobalOption, text: str) -> int:
+    """``text`` as the whole number ``option`` takes, within its bounds; else ``UsageError``."""
     stripped = text.strip()
     digits = stripped[1:] if stripped[:1] in "+-" else stripped
     low, high = option.minimum, option.maximum
@@ -323,7 +407,7 @@ def _integer(option: GlobalOption, text: str) -> int:
     return value
 
 
-def _step_help_request(step_words: Sequence[str]) -> str | None:
+def step_help_request(step_words: Sequence[str]) -> str | None:
     """The step whose ``--help`` is asked for (``resize 200 --help``), if any."""
     if not any(word in HELP_FLAGS for word in step_words):
         return None

@@ -7,12 +7,24 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-from imgprep._cmdline import GLOBAL_OPTIONS, GlobalOption, Kind
+from imgprep._cmdline import COMMANDS, GLOBAL_OPTIONS, GlobalOption, Kind
+from imgprep._commands import INSPECT_OPTIONS
 from imgprep._step_model import Param, StepDef, format_value
 
-__all__ = ["GRAMMAR", "global_help", "short_usage", "step_help"]
+__all__ = [
+    "GRAMMAR",
+    "INSPECT_GRAMMAR",
+    "global_help",
+    "inspect_help",
+    "presets_help",
+    "presets_listing",
+    "short_usage",
+    "step_help",
+]
 
 GRAMMAR = "imgprep [GLOBAL OPTIONS] STEP [STEP OPTIONS] [STEP [STEP OPTIONS]]..."
+INSPECT_GRAMMAR = "imgprep inspect [OPTIONS] IMAGE [OPTIONS] [STEP [STEP OPTIONS]]..."
+COMMAND_USAGE = {"inspect": "inspect IMAGE -o SHEET STEP...", "presets": "presets"}
 WIDTH = 100
 EXIT_CODES = (
     "Exit codes: 0 all good; 1 some input failed (the others are still done);\n"
@@ -91,6 +103,9 @@ def global_help(steps: dict[str, StepDef]) -> str:
         "Steps (applied in the order given; 'imgprep STEP --help' shows a step's options):",
         *_rows(step_rows),
         "",
+        "Commands (first on the line; 'imgprep COMMAND --help' says more):",
+        *_rows((f"imgprep {COMMAND_USAGE[name]}", text) for name, text in COMMANDS.items()),
+        "",
         EXIT_CODES,
         "",
         EXAMPLE,
@@ -107,6 +122,7 @@ def short_usage(steps: dict[str, StepDef]) -> str:
         *_rows((step_usage(d), d.summary) for d in steps.values()),
         "",
         "Try 'imgprep --help' for the global options, 'imgprep STEP --help' for a step's.",
+        "Try 'imgprep inspect --help' to see one image after each step of a chain.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -143,3 +159,50 @@ def step_help(definition: StepDef) -> str:
     options.append(("-h, --help", "Show this message and exit."))
     lines += ["Options:", *_rows(options), "", f"Example: {definition.example}"]
     return "\n".join(lines) + "\n"
+
+
+INSPECT_DESCRIPTION = (
+    "Compute one image through the steps, as a run would, and write a contact sheet PNG: the "
+    "input and the image after each step side by side, each labelled with the step as typed "
+    "and the size and mode of its image. With augment, a last row shows every variant's "
+    "output. Only this image is read, and nothing but the sheet is written.\n\n"
+    "The first word that is not an option is the image, the next one starts the steps."
+)
+INSPECT_EXAMPLE = (
+    "imgprep inspect photos/rocket.jpg -o sheet.png resize 200x200 --mode cover grayscale "
+    "autocontrast --cutoff 3"
+)
+
+
+def inspect_help() -> str:
+    """``imgprep inspect --help``."""
+    lines = [
+        f"Usage: {INSPECT_GRAMMAR}",
+        "",
+        *_paragraphs(INSPECT_DESCRIPTION),
+        "Options:",
+        *_rows((_global_left(o), _global_text(o)) for o in INSPECT_OPTIONS),
+        "",
+        "Exit codes: 0 sheet written; 1 the image cannot be read or a step fails on it;",
+        "2 usage error (nothing written).",
+        "",
+        f"Example: {INSPECT_EXAMPLE}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def presets_help() -> str:
+    """``imgprep presets --help``."""
+    text = (
+        "List the presets of the config file, each as the global options and steps it "
+        "stands for. A preset is a [presets.NAME] table of the config file; "
+        "'imgprep --preset NAME -i IN -o OUT [STEP...]' runs it."
+    )
+    return "\n".join(["Usage: imgprep presets", "", *_paragraphs(text)]).rstrip() + "\n"
+
+
+def presets_listing(path: object, presets: list[tuple[str, str]]) -> str:
+    """``imgprep presets``: each preset's name and what it stands for."""
+    if not presets:
+        return f"No presets in {path} (see imgprep presets --help).\n"
+    return "\n".join([f"Presets in {path}:", *_rows(presets)]) + "\n"

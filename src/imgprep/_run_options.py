@@ -48,6 +48,9 @@ class RunOptions:
     allow_truncated: bool = False
     keep_icc: bool = True
     fsync: bool = False
+    limit: int | None = None  # only the first N inputs, in the run's order (None: all)
+    sample: int | None = None  # only N inputs picked by seed, whatever the listing order
+    seed: int = 0  # the run's seed: which inputs --sample picks (and random steps, to come)
 
     @classmethod
     def from_settings(cls, **given: Any) -> RunOptions:

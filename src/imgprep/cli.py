@@ -5,7 +5,10 @@
 Typer runs the program and hands every word over untouched through its public
 ``Context.args``; ``_cmdline`` parses them against the global option table and
 ``_step_parse`` against the step table (why imgprep parses its own words is said there), and
-``_help`` renders help from the same tables.
+``_help`` renders help from the same tables. Two first words are commands of their own:
+``imgprep inspect`` (a contact sheet of one image's stages, ``_inspect``) and ``imgprep
+presets``. Shell completion answers Typer's protocol (``_IMGPREP_COMPLETE``) with
+``_completion``, through a command built only when a shell asks.
 
 Every error is one line on stderr, ``Error: ...``; exit codes: 0 all good, 1 some input failed,
 2 usage error (nothing written), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). This is
@@ -15,21 +18,24 @@ the only module that imports Typer and tqdm; Pillow and the pipeline are importe
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from imgprep._cmdline import CommandLine, global_spellings, parse_command_line
+from imgprep._cmdline import COMMANDS, HELP_FLAGS, CommandLine, global_spellings, parse_command_line
 from imgprep._version import __version__
 from imgprep.errors import ImgprepError, UsageError
 
 if TYPE_CHECKING:
+    from imgprep._commands import InspectRequest
     from imgprep.pipeline import OutputRecord, Report, RunOptions
 
 __all__ = ["app", "main", "run_command_line"]
@@ -40,15 +46,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 _CLI_ONLY = ("null", "progress", "quiet")
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+_CONTEXT_SETTINGS: dict[str, Any] = {
+    "ignore_unknown_options": True,
+    "allow_extra_args": True,
+    "help_option_names": [],  # -h and --help are imgprep's own words, per step too
+}
+COMPLETE_VAR = "_IMGPREP_COMPLETE"  # set by the shell completion scripts (Typer's)
 
 
-@app.command(
-    context_settings={
-        "ignore_unknown_options": True,
-        "allow_extra_args": True,
-        "help_option_names": [],  # -h and --help are imgprep's own words, per step too
-    }
-)
+@app.command(context_settings=_CONTEXT_SETTINGS)
 def imgprep(ctx: typer.Context) -> None:
     """Prepare folders of images for data sets (see imgprep --help)."""
     raise typer.Exit(run_command_line(ctx.args))
@@ -56,11 +62,16 @@ def imgprep(ctx: typer.Context) -> None:
 
 def main() -> None:
     """Console-script entry point (``imgprep`` and ``python -m imgprep``)."""
+    if os.environ.get(COMPLETE_VAR):  # a shell's completion script asks what to offer
+        _completion_command()(prog_name="imgprep")  # prints the offers and exits
+        return
     app(prog_name="imgprep")
 
 
 def run_command_line(words: Sequence[str]) -> int:
     """Do what the words ask; return the exit code. Every refusal is one ``Error:`` line."""
+    if words and words[0] in COMMANDS:  # imgprep inspect ..., imgprep presets
+        return _COMMAND_RUNNERS[words[0]](words[1:])
     try:
         line = parse_command_line(words)
         answered = _answer_help_or_version(line, words)
@@ -99,8 +110,10 @@ def _answer_help_or_version(line: CommandLine, words: Sequence[str]) -> int | No
 
 def _run_options(line: CommandLine) -> tuple[RunOptions, dict[str, Any]]:
     """The run the words describe, checked, with the user's config file as defaults."""
+    from imgprep._commands import apply_preset
     from imgprep._step_parse import parse_step_tokens
 
+    line = apply_preset(line)  # --preset NAME: its settings and steps under the words given
     given = dict(line.given)
     cli_only = {key: given.pop(key) for key in _CLI_ONLY if key in given}
     steps = parse_step_tokens(line.step_words, global_options=global_spellings())
@@ -229,3 +242,125 @@ def _install_sigterm(handler: Callable[[int, FrameType | None], None]) -> Any:
 def _restore_sigterm(previous: Any) -> None:
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
+
+
+# --- imgprep inspect, imgprep presets -----------------------------------------------------------
+
+
+def _inspect_command(words: Sequence[str]) -> int:
+    """``imgprep inspect [OPTIONS] IMAGE [OPTIONS] STEP...``: write a contact sheet of the
+    stages of one image (see ``_inspect``)."""
+    from imgprep import _commands, _help
+
+    try:
+        line = _commands.parse_inspect_line(words)
+        if line.help_step == "":
+            typer.echo(_help.inspect_help(), nl=False)
+            return EXIT_OK
+        if line.help_step:
+            from imgprep._step_table import STEPS
+
+            typer.echo(_help.step_help(STEPS[line.help_step]), nl=False)
+            return EXIT_OK
+        request = _commands.inspect_request(line)
+    except ImgprepError as error:
+        _print_error(str(error))
+        return EXIT_USAGE
+    try:
+        panels = _write_sheet(request)
+    except ImgprepError as error:  # the image cannot be read, a step fails on it, a full disk
+        _print_error(str(error))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
+    typer.echo(f"imgprep: wrote {request.output} ({panels} panels)", err=True)
+    return EXIT_OK
+
+
+def _write_sheet(request: InspectRequest) -> int:
+    """Compute ``request``'s stages, write its sheet atomically; return the panel count."""
+    from imgprep import _inspect, files
+
+    loaded = files.load_image(
+        request.image, max_pixels=request.max_pixels, allow_truncated=request.allow_truncated
+    )
+    rows = _inspect.stage_rows(loaded.image, request.steps, request.image)
+    sheet = _inspect.contact_sheet(rows, request.height)
+    files.save_image(sheet.image, request.output, format="PNG")
+    return len(sheet.boxes)
+
+
+def _presets_command(words: Sequence[str]) -> int:
+    """``imgprep presets``: each preset of the config file and what it stands for; a broken
+    one is an ``Error:`` line (and exit 2), the others are still listed."""
+    from imgprep import _commands, _help
+    from imgprep.config import load_presets
+
+    if any(word in HELP_FLAGS for word in words):
+        typer.echo(_help.presets_help(), nl=False)
+        return EXIT_OK
+    try:
+        if words:
+            raise UsageError(f"presets takes no words, not {words[0]!r} (see imgprep presets -h)")
+        path, presets = load_presets()
+    except ImgprepError as error:
+        _print_error(str(error))
+        return EXIT_USAGE
+    listed: list[tuple[str, str]] = []
+    broken = 0
+    for preset in presets.values():
+        try:
+            steps = [step.describe() for step in _commands.preset_steps(preset)]
+            flags = _commands.preset_flags(_commands.preset_settings(preset))
+        except UsageError as error:
+            _print_error(str(error))
+            broken += 1
+            continue
+        listed.append((preset.name, " ".join([*flags, *steps]) or "(nothing)"))
+    typer.echo(_help.presets_listing(path, listed), nl=False)
+    return EXIT_USAGE if broken else EXIT_OK
+
+
+_COMMAND_RUNNERS: dict[str, Callable[[Sequence[str]], int]] = {
+    "inspect": _inspect_command,
+    "presets": _presets_command,
+}
+
+
+# --- shell completion ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """One completion, as Typer's completion classes read one (Click's ``CompletionItem``)."""
+
+    value: str
+    help: str | None = None
+    type: str = "plain"
+
+
+def _completion_command() -> Callable[..., Any]:
+    """The command that answers a shell's completion script, Typer's own way.
+
+    Built only when ``_IMGPREP_COMPLETE`` is set, so a run declares nothing. Its class offers
+    ``_completion.suggest`` for every word (Click would send a word starting with ``-`` to the
+    command's own options, which imgprep does not declare), and the words typed so far reach
+    it untouched in ``Context.args``. ``add_completion=True`` makes Typer register its bash,
+    zsh, fish and PowerShell scripts; its ``--install-completion`` and ``--show-completion``
+    options are dropped: they are not imgprep's, and Typer would coerce them through pydantic
+    at every TAB.
+    """
+    from typer.core import TyperCommand
+
+    from imgprep._completion import suggest
+
+    class Completing(TyperCommand):
+        def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:  # a typer.Context
+            return [_Offer(value, text or None) for value, text in suggest(ctx.args, incomplete)]
+
+    completing = typer.Typer(add_completion=True, rich_markup_mode=None)
+    completing.command(cls=Completing, context_settings=_CONTEXT_SETTINGS)(imgprep)
+    command = typer.main.get_command(completing)
+    dropped = ("install_completion", "show_completion")
+    command.params = [param for param in command.params if param.name not in dropped]
+    return command

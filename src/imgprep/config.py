@@ -8,13 +8,19 @@ must then exist), e.g.::
     format = "png"
     quality = 90
 
-Only the keys in ``DEFAULTS`` are accepted; command-line options always win over the file.
+    [presets.thumbs]            # imgprep --preset thumbs -i photos -o thumbs
+    steps = "resize 256x256 --mode cover"
+    format = "webp"
+
+Only the keys in ``DEFAULTS`` are accepted at the top, and ``PRESET_TYPES`` in a preset;
+command-line options win over a preset, which wins over the top of the file.
 This module imports neither Pillow nor Typer: it is read on every start-up.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +30,11 @@ __all__ = [
     "DEFAULTS",
     "FORMATS",
     "MAX_PIXELS",
+    "PRESET_TYPES",
+    "Preset",
     "canonical_format",
     "default_workers",
+    "load_presets",
     "load_user_defaults",
     "user_config_path",
 ]
@@ -85,6 +94,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "buffer": (int,),
     "max_pixels": (int,),
 }
+# A preset may also set these, which shape its outputs (``seed`` will drive random steps).
+PRESET_TYPES: dict[str, tuple[type, ...]] = {**_TYPES, "keep_icc": (bool,), "seed": (int,)}
 
 
 def user_config_path() -> Path:
@@ -97,46 +108,113 @@ def user_config_path() -> Path:
     return platform_config_path(APP_NAME) / "config.toml"
 
 
-def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
-    """``DEFAULTS`` updated with the keys of the config file, checked; missing file: defaults."""
+def _read_config(path: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The config file's path and its TOML data (empty when there is no file to read)."""
     explicit = path is not None or bool(os.environ.get("IMGPREP_CONFIG"))
     path = user_config_path() if path is None else path
-    values = dict(DEFAULTS)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if explicit:  # a file the user named must be there: a typo must not pass silently
             raise UsageError(f"config file {path} does not exist") from None
-        return values
+        return path, {}
     except PermissionError:
         if not explicit:
             # e.g. cron running as a user who may not enter the HOME that XDG points to:
             # there is no config of this user's to read, not a broken one.
-            return values
+            return path, {}
         raise UsageError(f"cannot read config file {path}: permission denied") from None
     except OSError as error:
         raise UsageError(f"cannot read config file {path}: {error.strerror}") from error
     import tomllib  # here, not at the top: most runs have no config file (3 ms of start-up)
 
     try:
-        data = tomllib.loads(text)
+        return path, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"config file {path} is not valid TOML: {error}") from error
+
+
+def _checked(where: str, key: str, value: Any, types: dict[str, tuple[type, ...]]) -> Any:
+    """``value`` of ``key`` if its type is right (``format`` made canonical); ``where`` starts
+    the message (``config file PATH``)."""
+    if key not in types:
+        known = ", ".join(sorted(types))
+        raise UsageError(f"{where}: unknown key {key!r} (known: {known})")
+    expected = types[key]
+    # bool is an int in Python; a config value `workers = true` is still a mistake.
+    if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+        raise UsageError(f"{where}: {key} must be {expected[0].__name__}, not {value!r}")
+    if key == "format":
+        try:
+            value = canonical_format(str(value))
+        except UsageError as error:
+            raise UsageError(f"{where}: {error}") from None
+    return value
+
+
+def load_user_defaults(path: Path | None = None) -> dict[str, Any]:
+    """``DEFAULTS`` updated with the keys of the config file, checked; missing file: defaults.
+    The ``presets`` table is read by ``load_presets``."""
+    path, data = _read_config(path)
+    values = dict(DEFAULTS)
     for key, value in data.items():
         key = key.replace("-", "_")
-        if key not in _TYPES:
-            known = ", ".join(sorted(_TYPES))
-            raise UsageError(f"config file {path}: unknown key {key!r} (known: {known})")
-        expected = _TYPES[key]
-        # bool is an int in Python; a config value `workers = true` is still a mistake.
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            raise UsageError(
-                f"config file {path}: {key} must be {expected[0].__name__}, not {value!r}"
-            )
-        if key == "format":
-            try:
-                value = canonical_format(str(value))
-            except UsageError as error:
-                raise UsageError(f"config file {path}: {error}") from None
-        values[key] = value
+        if key != "presets":
+            values[key] = _checked(f"config file {path}", key, value, _TYPES)
     return values
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named chain of the config file: ``[presets.NAME]`` with ``steps`` (text, split as a
+    shell would, or a list of words) and settings under the config file's key names."""
+
+    name: str
+    path: Path  # the config file it is in
+    words: tuple[str, ...]  # the step words
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """How messages name it: ``config file PATH: preset 'NAME'``."""
+        return f"config file {self.path}: preset {self.name!r}"
+
+
+def load_presets(path: Path | None = None) -> tuple[Path, dict[str, Preset]]:
+    """The config file's path and its presets, in the file's order, each checked (its keys and
+    their types; the step words are parsed where they are used)."""
+    path, data = _read_config(path)
+    table = data.get("presets", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"config file {path}: presets must be tables: [presets.NAME]")
+    return path, {name: _preset(path, name, body) for name, body in table.items()}
+
+
+def _preset(path: Path, name: str, body: Any) -> Preset:
+    where = f"config file {path}: preset {name!r}"
+    if not isinstance(body, dict):
+        raise UsageError(f"{where} must be a table, [presets.{name}], not {body!r}")
+    settings: dict[str, Any] = {}
+    words: tuple[str, ...] = ()
+    for key, value in body.items():
+        key = key.replace("-", "_")
+        if key == "steps":
+            words = _preset_words(where, value)
+        else:
+            settings[key] = _checked(where, key, value, PRESET_TYPES)
+    return Preset(name, path, words, settings)
+
+
+def _preset_words(where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, list) and all(isinstance(word, str) for word in value):
+        return tuple(value)
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: steps must be text or a list of words, not {value!r}")
+    import shlex
+
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as error:  # an unclosed quote
+        raise UsageError(
+            f"{where}: steps cannot be split into words ({error}): {value!r}"
+        ) from None
