@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from measure import Measurement, run_measured
+from measure import CommandFailed, Measurement, run_measured
 from report import Target, value_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,10 +159,14 @@ def _touch(corpus: Corpus, indices: list[int], output: Path) -> Measurement:
 # ----------------------------------------------------------------------------------- runs
 
 
+class WrongCounts(RuntimeError):
+    """imgprep wrote, or found up to date, other counts than the scenario expects."""
+
+
 @dataclass
 class Scenario:
     runs: list[Measurement] = field(default_factory=list)
-    written: list[int] = field(default_factory=list)
+    error: str | None = None
 
     def median(self, attribute: str) -> float | None:
         values = [getattr(run, attribute) for run in self.runs]
@@ -198,7 +202,7 @@ def _run_imgprep(
     found = SUMMARY.search(text)
     counts = tuple(int(group) for group in found.groups()) if found else None
     if counts != (*expected, 0):
-        raise SystemExit(f"expected {expected} written and up to date; got {text!r}")
+        raise WrongCounts(f"expected {expected} written and up to date; got {text[-300:]!r}")
     return measured
 
 
@@ -229,7 +233,12 @@ def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None
     ]
     try:
         for name, measure_it in steps:
-            measured = measure_it()
+            try:
+                measured = measure_it()
+            except (CommandFailed, WrongCounts) as error:  # reported, not in the medians
+                results[name].error = str(error)
+                print(f"   {corpus.count:>6} {name:<14} FAILED {error}", flush=True)
+                return  # the next scenarios build on this one
             results[name].runs.append(measured)
             print(
                 f"   {corpus.count:>6} {name:<14} wall {measured.wall_s:7.2f} s  "
@@ -270,6 +279,8 @@ def table(results: dict[int, dict[str, Scenario]]) -> list[str]:
             wall = scenario.median("wall_s")
             versus = f"{wall / floor:.2f}x" if wall is not None and floor else ""
             label = LABELS.get(name, name)
+            if scenario.error:
+                label += f" (a run failed: {scenario.error[:200]})"
             lines.append(
                 f"| {count:,} ({2 * count:,}) | {label} | {_cell(wall)} "
                 f"| {_cell(scenario.median('peak_mib'), 1)} | {versus} | {len(scenario.runs)} |"
