@@ -6,6 +6,8 @@ class; anything else escaping is a bug. The tree::
     ImgprepError
     ├── UsageError            the user asked for something invalid: a step, option or value
     │                         (the CLI exits 2); also a ValueError, so Typer parsers accept it
+    ├── OpError               this image cannot take this op (a crop box outside it, a mode
+    │                         the op refuses): that input fails, the run goes on; a ValueError
     ├── InputError            one input cannot be used; names the file (the run goes on)
     │   └── ImageTooLargeError    the header declares more pixels than --max-pixels allows
     ├── OutputError           an output cannot be written: read-only folder, disk full,
@@ -26,6 +28,7 @@ __all__ = [
     "ImageTooLargeError",
     "ImgprepError",
     "InputError",
+    "OpError",
     "OutputCollisionError",
     "OutputError",
     "UsageError",
@@ -38,6 +41,15 @@ class ImgprepError(Exception):
 
 class UsageError(ImgprepError, ValueError):
     """An invalid step, option or value given by the user."""
+
+
+class OpError(ImgprepError, ValueError):
+    """This image cannot take this op: a crop box outside it, a mode the op does not handle.
+
+    Unlike ``UsageError`` (the arguments are wrong whatever the image), it depends on the image,
+    so a run records it as that input's failure and goes on with the others. The message states
+    the rule and the values: ``crop box 700x100+0+0 reaches outside the 640x427 image``.
+    """
 
 
 class InputError(ImgprepError):

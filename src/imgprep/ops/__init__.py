@@ -29,6 +29,7 @@ take an op (a crop box outside it, a mode the op refuses) raises ``OpError``. Bo
 
 from __future__ import annotations
 
+from imgprep.errors import OpError
 from imgprep.ops._adjust import (
     brightness,
     check_factor,
@@ -54,7 +55,6 @@ from imgprep.ops._box import (
 from imgprep.ops._common import (
     Box,
     Color,
-    OpError,
     Size,
     SizeLike,
     check_color,

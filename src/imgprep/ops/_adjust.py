@@ -15,9 +15,8 @@ from typing import Any
 
 from PIL import Image, ImageEnhance, ImageOps
 
-from imgprep.errors import UsageError
+from imgprep.errors import OpError, UsageError
 from imgprep.ops._common import (
-    OpError,
     _back_to_bilevel,
     _colour_mode,
     _copy_info,

@@ -17,11 +17,10 @@ from typing import Any
 
 from PIL import Image
 
-from imgprep.errors import UsageError
+from imgprep.errors import OpError, UsageError
 from imgprep.ops._common import (
     Box,
     Color,
-    OpError,
     SizeLike,
     _as_size,
     _back_to_bilevel,

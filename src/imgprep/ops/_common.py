@@ -1,4 +1,4 @@
-"""What every op shares: sizes, colours, the working modes, 16-bit helpers and ``OpError``."""
+"""What every op shares: sizes, colours, the working modes and 16-bit helpers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from PIL import Image, ImageColor, ImageMath
 
-from imgprep.errors import ImgprepError, UsageError
+from imgprep.errors import UsageError
 
 #: A colour: any string ``PIL.ImageColor`` accepts ("red", "#ff000080", "hsl(0,100%,50%)"),
 #: a number (single-band modes) or a tuple in the image's own mode.
@@ -22,15 +22,6 @@ class Size(NamedTuple):
 
 
 SizeLike: TypeAlias = Size | tuple[int | None, int | None] | int
-
-
-class OpError(ImgprepError, ValueError):
-    """This image cannot take this op: a crop box outside it, a mode the op does not handle.
-
-    Unlike ``UsageError`` (the arguments are wrong whatever the image), it depends on the image,
-    so a run records it as that input's failure and goes on with the others. The message states
-    the rule and the values: ``crop box 700x100+0+0 reaches outside the 640x427 image``.
-    """
 
 
 Box: TypeAlias = tuple[int, int, int, int]
