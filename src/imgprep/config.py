@@ -59,7 +59,7 @@ def default_workers() -> int:
 PNG_COMPRESS_LEVEL = 7
 
 # --format names ("same" keeps each input's format), and the other spellings accepted for them.
-FORMATS = ("same", "png", "jpeg", "webp", "tiff")
+FORMATS = ("same", "png", "jpeg", "webp", "tiff", "avif")  # avif: where Pillow has the plugin
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
 
 
