@@ -373,3 +373,22 @@ def test_a_random_step_called_alone_draws_the_same_every_time():
     assert step(image).tobytes() == step(image).tobytes()
     with pytest.raises(UsageError):
         parse_steps("random-crop 32 --scale 1,0.5")
+
+
+def test_inspect_shows_what_a_run_draws(samples, tmp_path):
+    from imgprep import _inspect
+
+    chain = "random-flip augment --copies 2 random-crop 48 jitter --hue 0.3"
+    run_chain([str(samples / "coffee.png")], tmp_path / "out", chain=chain)
+    with Image.open(samples / "coffee.png") as source:
+        rows = _inspect.stage_rows(source.convert("RGB"), parse_steps(chain), str(source.filename))
+    for panel, suffix in zip(rows[1], ["", "_r0", "_r1"], strict=True):
+        with Image.open(tmp_path / "out" / f"coffee{suffix}.png") as written:
+            assert written.convert("RGB").tobytes() == panel.image.tobytes(), suffix
+    assert rows[0][-1].image.tobytes() == rows[1][0].image.tobytes()  # the original's stages
+
+
+def test_centre_box_of_a_one_pixel_image_is_that_pixel():
+    # torchvision's fallback rounds 1 * 0.5 down to an empty box; hypothesis found it here
+    assert centre_box((1, 1), (0.5, 0.5)) == (0, 0, 1, 1)
+    assert centre_box((1, 1), (2.0, 2.0)) == (0, 0, 1, 1)

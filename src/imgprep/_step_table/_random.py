@@ -156,9 +156,10 @@ def _crop_scaled_size(
 
 
 def _build_random_crop(
-    size: ops.Size, scale: tuple[float, float], ratio: tuple[float, float], filter: str
+    size: ops.Size, scale: tuple[float, float], ratio: tuple[float, float] | None, filter: str
 ) -> RandomOp:
     output = _needs_both_sides(size)
+    ratio = ratio or DEFAULT_RATIO
 
     def draw(rng: random.Random, source: tuple[int, int]) -> dict[str, Any]:
         return {"box": draw_crop_box(rng, source, scale, ratio)}
@@ -167,9 +168,10 @@ def _build_random_crop(
 
 
 def _random_crop_effects(
-    size: ops.Size, scale: tuple[float, float], ratio: tuple[float, float], **_: Any
+    size: ops.Size, scale: tuple[float, float], ratio: tuple[float, float] | None, **_: Any
 ) -> Effects:
     output = _needs_both_sides(size)
+    ratio = ratio or DEFAULT_RATIO
     return Effects(
         Geometry.RESAMPLE,
         Colour.NEUTRAL,
@@ -248,16 +250,15 @@ RANDOM_CROP = StepDef(
         ),
         Param(
             "scale",
-            "The box's area as a share of the image's: MIN,MAX in (0, 1] [default: 0.08,1].",
+            "The box's area as a share of the image's: MIN,MAX in (0, 1].",
             metavar="MIN,MAX",
             default=DEFAULT_SCALE,
             parse=parse_scale,
         ),
         Param(
             "ratio",
-            "The box's aspect ratio (width/height): MIN,MAX [default: 0.75,1.333].",
+            "The box's aspect ratio (width/height): MIN,MAX [default: 3/4 to 4/3].",
             metavar="MIN,MAX",
-            default=DEFAULT_RATIO,
             parse=parse_ratio_range,
         ),
         Param(
