@@ -392,3 +392,33 @@ def test_centre_box_of_a_one_pixel_image_is_that_pixel():
     # torchvision's fallback rounds 1 * 0.5 down to an empty box; hypothesis found it here
     assert centre_box((1, 1), (0.5, 0.5)) == (0, 0, 1, 1)
     assert centre_box((1, 1), (2.0, 2.0)) == (0, 0, 1, 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_random_flip_and_rotate_on_every_mode(mode):
+    image = photo(mode)
+    drawn, flipped = drawn_and_applied("random-flip --p 1", image)
+    assert flipped.mode == mode
+    assert flipped.tobytes() == image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).tobytes()
+    drawn, rotated = drawn_and_applied("random-rotate 30", image)
+    assert rotated.size == image.size
+    expected_mode = {"P": "RGB"}.get(mode, mode)
+    assert rotated.mode == expected_mode
+    if mode in ("L", "RGB"):
+        by_hand = image.rotate(drawn["degrees"], Image.Resampling.BICUBIC)
+        assert rotated.tobytes() == by_hand.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_hue_turns_in_hsv_and_keeps_alpha(mode):
+    from imgprep import ops
+
+    image = photo(mode)
+    turned = ops.hue(image, 0.25)
+    colour = image.convert("RGB")
+    assert turned.convert("RGB").tobytes() == hue_by_hand(colour, 0.25).tobytes()
+    if mode == "RGBA":
+        assert turned.getchannel("A").tobytes() == image.getchannel("A").tobytes()
+    assert ops.hue(image, 0).convert("RGB").tobytes() == hue_by_hand(colour, 0).tobytes()
+    with pytest.raises(UsageError):
+        ops.hue(image, 0.7)

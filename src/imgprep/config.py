@@ -94,8 +94,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "buffer": (int,),
     "max_pixels": (int,),
 }
-# A preset may also set these, which shape its outputs (``seed`` will drive random steps).
-PRESET_TYPES: dict[str, tuple[type, ...]] = {**_TYPES, "keep_icc": (bool,), "seed": (int,)}
+# A preset may also set these, which shape its outputs (``seed``: what random steps draw).
+PRESET_TYPES: dict[str, tuple[type, ...]] = {
+    **_TYPES,
+    "keep_icc": (bool,),
+    "seed": (int,),
+    "lossless": (bool,),
+}
 
 
 def user_config_path() -> Path:
