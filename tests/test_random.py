@@ -323,6 +323,27 @@ def test_random_crop_of_a_large_jpeg_decodes_reduced_and_matches_the_full_decode
         assert mean_abs_diff(produced.convert("RGB"), bound(full)) <= 2.0
 
 
+def test_every_copys_box_under_a_reduced_decode_stays_within_two_levels(tmp_path):
+    """Default --scale (boxes down to 8% of the area) after augment: each variant draws its own
+    box for the full size, and a 1/4 decode still leaves the smallest one enough pixels."""
+    with Image.open(SAMPLES / "chelsea.png") as source:
+        source.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(
+            tmp_path / "big.jpg", quality=90
+        )
+    chain = "augment --copies 5 random-crop 128"
+    assert decode_hint(parse_steps(chain))((4000, 3000)) == DecodeHint(size=(1000, 750))
+    records = run_chain([str(tmp_path / "big.jpg")], tmp_path / "out", chain=chain)
+    with Image.open(tmp_path / "big.jpg") as source:
+        full = source.convert("RGB")
+    step = parse_steps(chain)[1]
+    for record in records:
+        rng = _draws.generator(0, "big.jpg", _draws.variant_stage(record.variant))
+        bound, drawn = step.bound(rng, full.size)
+        assert record.drawn == {"random-crop": drawn}
+        with Image.open(record.output) as produced:  # type: ignore[arg-type]
+            assert mean_abs_diff(produced.convert("RGB"), bound(full)) <= 2.0, drawn
+
+
 @pytest.mark.parametrize(
     ("chain", "size", "expected"),
     [
