@@ -116,3 +116,14 @@ def test_avif_without_the_plugin_is_a_usage_error_naming_the_reason(
     with pytest.raises(UsageError):
         files.check_format_available("avif")
     files.check_format_available("png")  # always there
+
+
+@pytest.mark.skipif(not features.check_module("avif"), reason="this Pillow has no AVIF plugin")
+def test_format_same_keeps_an_avif_input_avif(tmp_path, cli):
+    (tmp_path / "in").mkdir()
+    with Image.open(SAMPLES / "coffee.png") as source:
+        source.convert("RGB").save(tmp_path / "in" / "coffee.avif", quality=90)
+    result = cli("-i", tmp_path / "in", "-o", tmp_path / "out", "resize", "64")
+    assert result.exit_code == 0, result
+    with Image.open(tmp_path / "out" / "coffee.avif") as written:
+        assert (written.format, written.size) == ("AVIF", (64, 43))

@@ -82,8 +82,8 @@ def format_of_suffix(suffix: str) -> str:
 # formats "same" keeps: Pillow writes them well (its SAVE table also lists stubs and
 # special-purpose writers such as PDF, ICO or HDF5, which become PNG)
 _SAME_FORMATS = frozenset(
-    {"PNG", "JPEG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "TGA", "JPEG2000", "QOI"}
-)
+    {"PNG", "JPEG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "TGA", "JPEG2000", "QOI", "AVIF"}
+)  # AVIF: an AVIF input was read, so this Pillow has the plugin that writes it
 _DEFAULT_EXTENSIONS = {
     "GIF": "gif",
     "BMP": "bmp",
