@@ -281,7 +281,7 @@ RANDOM_FLIP = StepDef(
     (
         Param(
             "p",
-            "The probability of flipping, in [0, 1] [default: 0.5].",
+            "The probability of flipping, in [0, 1].",
             kind=float,
             default=0.5,
             metavar="P",
