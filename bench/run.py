@@ -121,16 +121,26 @@ def _add(
     plan.rows.append(Row(result, workload, argv, stems, check_ops, max_runs))
 
 
-def imgprep_argv(workload: Workload, workers: int, *extra: str) -> Callable[[Path], list[str]]:
+def imgprep_argv(
+    workload: Workload, workers: int, *extra: str, steps: list[str] | None = None
+) -> Callable[[Path], list[str]]:
+    chain = ["resize", workload.size_text, "--mode", "cover", *TUTORIAL_STEPS]
+
     def argv(output: Path) -> list[str]:
         return [
             str(IMGPREP),
             *("-i", str(workload.folder), "-o", str(output), "--format", "png", "--no-progress"),
             *("-j", str(workers), *extra),
-            *("resize", workload.size_text, "--mode", "cover", *TUTORIAL_STEPS),
+            *(chain if steps is None else steps),
         ]
 
     return argv
+
+
+def random_chain(workload: Workload) -> list[str]:
+    """The random augmentation row's chain (bench/pillow_random_pool.py does the same ops)."""
+    jitter = ["jitter", "--brightness", "0.3", "--contrast", "0.3"]
+    return ["random-crop", workload.size_text, *jitter, "grayscale", "augment", "--mirror"]
 
 
 def script_argv(
@@ -214,6 +224,7 @@ def plan_rows(
                 seqtools_tutorial,
             )
         if workload is seed:
+            add_random_rows(plan, workload)
             _add(plan, "imgprep-j1", "imgprep -j 1", workload, imgprep_argv(workload, 1))
             naive = script_argv(PYTHON, "pillow_naive.py", workload, size)
             _add(plan, "naive", "naive single-thread Pillow loop (no draft)", workload, naive)
@@ -262,6 +273,29 @@ def plan_rows(
             max_runs=memory_runs,
         )
     return plan
+
+
+def add_random_rows(plan: Plan, workload: Workload) -> None:
+    """Random augmentation: imgprep's random-crop + jitter against the same ops in a
+    hand-written Pillow pool (outputs are random crops: only names, sizes and modes checked)."""
+    steps = random_chain(workload)
+    _add(
+        plan,
+        "imgprep-random",
+        "imgprep -j 2, `random-crop` + `jitter` ⁴",
+        workload,
+        imgprep_argv(workload, 2, steps=steps),
+        check_ops=False,
+    )
+    pool = script_argv(PYTHON, "pillow_random_pool.py", workload, workload.size_text)
+    _add(
+        plan,
+        "pool-random",
+        "Pillow ThreadPoolExecutor(2), the same random ops ⁴",
+        workload,
+        pool,
+        check_ops=False,
+    )
 
 
 def compile_bytecode() -> None:
@@ -433,6 +467,15 @@ def evaluate_targets(plan: Plan, startup: Startup) -> list[Target]:
                 most=False,
             ),
         ]
+    targets.append(
+        ratio_target(
+            "seed: random-crop + jitter: imgprep within 1.10x of the Pillow pool",
+            _find(plan, "seed:imgprep-random"),
+            _find(plan, "seed:pool-random"),
+            1.10,
+            most=True,
+        )
+    )
     targets.append(
         ratio_target(
             "seed: imgprep -j 1 / -j 2 >= 1.8x",
@@ -724,6 +767,13 @@ def document_sections(
         "square, which costs the same. It decodes at full size (the tutorial uses no draft).",
         "- pyvips: `thumbnail(crop='centre')`, `colourspace('b-w')`, percentile stretch, "
         "`fliphor`, PNG with strip; 2 Python threads, `VIPS_CONCURRENCY=1` each.",
+        "- ⁴ Random augmentation (issue 15): imgprep's `random-crop WxH jitter --brightness 0.3 "
+        "--contrast 0.3 grayscale augment --mirror` against `bench/pillow_random_pool.py`, the "
+        "same ops by hand (torchvision's RandomResizedCrop box, crop + bilinear resize, "
+        "ImageEnhance brightness and contrast in a random order, grayscale, mirror) in a "
+        "ThreadPoolExecutor(2) writing with Pillow's PNG writer as the other Pillow rows do. Both "
+        "decode in full: at 640 px the smallest box --scale allows leaves no room for a reduced "
+        "decode. The crops are random, so only the outputs' names, sizes and modes are checked.",
         "- GraphicsMagick (optional in the issue) is not benchmarked.",
         *[f"- {note}" for note in plan.notes],
     ]

@@ -63,7 +63,10 @@ def test_a_value_starting_with_a_dash_is_still_the_options_value():
         (["--buffer", "0"], "--buffer must be a whole number of at least 1, not '0'"),
         (["--png-compress-level", "10"], "--png-compress-level must be a whole number from 0 to 9"),
         (["--max-pixels", "-5"], "--max-pixels must be a whole number of at least 1"),
-        (["--format", "gif"], "--format must be one of same, png, jpeg, webp, tiff (or jpg, tif)"),
+        (
+            ["--format", "gif"],
+            "--format must be one of same, png, jpeg, webp, tiff, avif (or jpg, tif)",
+        ),
         (["--quiet=1"], "--quiet is a flag and takes no value"),
     ],
 )

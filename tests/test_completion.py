@@ -51,7 +51,7 @@ def test_a_steps_options_after_it_and_the_next_step_after_them():
 
 def test_values_of_choices_and_global_options_before_the_first_step():
     assert values(["resize", "200", "--mode"], "c") == ["cover"]
-    assert values(["--format"], "") == ["same", "png", "jpeg", "webp", "tiff"]
+    assert values(["--format"], "") == ["same", "png", "jpeg", "webp", "tiff", "avif"]
     assert values(["--format", "="], "w") == ["webp"]  # bash splits --format=w at the "="
     assert values([], "--for") == ["--format", "--force"]
     assert values(["-i", "x"], "--fs") == ["--fsync"]

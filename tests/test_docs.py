@@ -106,7 +106,7 @@ def test_every_step_and_option_is_documented_in_its_section(name):
 
 def test_no_undocumented_step_and_no_stale_one():
     steps_text = section(CLI_DOC.read_text(), re.compile(r"^## Steps$"))
-    headings = re.findall(r"^### `(\w+)", steps_text, flags=re.MULTILINE)
+    headings = re.findall(r"^### `([\w-]+)", steps_text, flags=re.MULTILINE)
     assert headings == list(STEPS)
 
 
@@ -189,7 +189,7 @@ def test_readme_links_every_doc_and_each_link_exists():
 def test_readme_lists_every_step_and_exit_code():
     text = README.read_text()
     steps_table = section(text, re.compile(r"^### Steps$"))
-    listed = re.findall(r"^\| `(\w+)", steps_table, flags=re.MULTILINE)
+    listed = re.findall(r"^\| `([\w-]+)", steps_table, flags=re.MULTILINE)
     assert listed == list(STEPS)
     codes_table = section(text, re.compile(r"^### Exit codes$"))
     codes = [int(code) for code in re.findall(r"^\| (\d+) \|", codes_table, flags=re.MULTILINE)]

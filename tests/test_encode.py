@@ -55,6 +55,7 @@ def test_output_formats_name_the_pillow_format_and_extension() -> None:
         "jpeg": ("JPEG", "jpg"),
         "webp": ("WEBP", "webp"),
         "tiff": ("TIFF", "tif"),
+        "avif": ("AVIF", "avif"),
     }
 
 

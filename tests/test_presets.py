@@ -205,3 +205,17 @@ def test_load_presets_checks_types_like_the_top_of_the_file(tmp_path):
     path.write_text("[presets.x]\noptimize = 1\n")
     with pytest.raises(UsageError, match=r"preset 'x': optimize must be bool, not 1"):
         load_presets(path)
+
+
+def test_a_preset_may_write_lossless_webp(cli, samples, tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text('[presets.exact]\nsteps = "resize 32"\nformat = "webp"\nlossless = true\n')
+    monkeypatch.setenv("IMGPREP_CONFIG", str(path))
+    result = cli("--preset", "exact", "-i", samples / "coffee.png", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result
+    with Image.open(samples / "coffee.png") as source:
+        expected = source.convert("RGB").resize((32, 21), Image.Resampling.BICUBIC)
+    with Image.open(tmp_path / "out" / "coffee.webp") as written:
+        assert written.tobytes() == expected.tobytes()
+    listed = cli("presets").stdout.splitlines()[1].split()
+    assert listed == ["exact", "--format", "webp", "--lossless", "resize", "32x32"]

@@ -142,7 +142,7 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "seed",
         ("--seed",),
-        "The run's seed: which inputs --sample picks (and, to come, random steps).",
+        "The run's seed: which inputs --sample picks and what random steps draw.",
         Kind.INT,
         "S",
         minimum=0,
@@ -151,11 +151,17 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "format",
         ("--format",),
-        "Output format; 'same' keeps each input's (jpg and tif are accepted too).",
+        "Output format; 'same' keeps each input's (jpg and tif are accepted too; avif where "
+        "Pillow has the plugin).",
         Kind.CHOICE,
         "FORMAT",
         choices=FORMATS,
         default=_default("format"),
+    ),
+    GlobalOption(
+        "lossless",
+        ("--lossless",),
+        "Lossless WebP (with --format webp): every pixel kept; --quality sets the effort.",
     ),
     GlobalOption(
         "quality",

@@ -16,17 +16,46 @@ from imgprep import config
 from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode, to_i16
 from imgprep._discover import IMAGE_EXTENSIONS
 from imgprep._fs import StrPath, write_atomic, write_failure
+from imgprep.errors import UsageError
 from imgprep.png import save_png
 
-__all__ = ["OUTPUT_FORMATS", "format_of_suffix", "output_format", "save_image"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "check_format_available",
+    "format_of_suffix",
+    "output_format",
+    "save_image",
+]
 
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
     "png": ("PNG", "png"),
     "jpeg": ("JPEG", "jpg"),
     "webp": ("WEBP", "webp"),
     "tiff": ("TIFF", "tif"),
+    "avif": ("AVIF", "avif"),
 }
 """``--format`` names -> (Pillow format, output extension without dot)."""
+
+# --format names whose encoder is a plugin Pillow may be built without: its features name
+_PLUGIN_FEATURES = {"webp": "webp", "avif": "avif"}
+
+
+def check_format_available(format_name: str) -> None:
+    """Raise ``UsageError`` naming the reason when the installed Pillow cannot write the
+    ``--format`` ``format_name`` (AVIF and WebP are optional plugins of Pillow's build)."""
+    feature = _PLUGIN_FEATURES.get(format_name)
+    if feature is None:
+        return
+    from PIL import features
+
+    if not features.check_module(feature):
+        version = features.version("pil")
+        raise UsageError(
+            f"--format {format_name}: the installed Pillow {version} was built without "
+            f"{format_name.upper()} support (PIL.features.check_module({feature!r}) is False); "
+            f"install a Pillow wheel with it, or choose another --format"
+        )
+
 
 # The Pillow format of each extension that --format same may keep (see _SAME_FORMATS).
 _SUFFIX_FORMATS: dict[str, str] = {
@@ -40,6 +69,7 @@ _SUFFIX_FORMATS: dict[str, str] = {
     ".gif": "GIF",
     ".tga": "TGA",
     ".qoi": "QOI",
+    ".avif": "AVIF",
 }
 
 
@@ -52,8 +82,8 @@ def format_of_suffix(suffix: str) -> str:
 # formats "same" keeps: Pillow writes them well (its SAVE table also lists stubs and
 # special-purpose writers such as PDF, ICO or HDF5, which become PNG)
 _SAME_FORMATS = frozenset(
-    {"PNG", "JPEG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "TGA", "JPEG2000", "QOI"}
-)
+    {"PNG", "JPEG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "TGA", "JPEG2000", "QOI", "AVIF"}
+)  # AVIF: an AVIF input was read, so this Pillow has the plugin that writes it
 _DEFAULT_EXTENSIONS = {
     "GIF": "gif",
     "BMP": "bmp",
@@ -63,7 +93,7 @@ _DEFAULT_EXTENSIONS = {
     "QOI": "qoi",
 }
 # formats whose files carry an ICC profile in Pillow
-_ICC_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF", "JPEG2000"})
+_ICC_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "AVIF", "TIFF", "JPEG2000"})
 
 
 def output_format(input_format: str, input_suffix: str) -> tuple[str, str]:
@@ -134,6 +164,7 @@ _FORMAT_MODES: dict[str, tuple[frozenset[str], bool, bool, bool]] = {
     "JPEG": (frozenset({"L", "RGB", "CMYK"}), False, False, True),
     "PNG": (frozenset({"1", "L", "LA", "RGB", "RGBA", "P", "I;16"}), True, True, True),
     "WEBP": (frozenset({"RGB", "RGBA"}), True, False, False),
+    "AVIF": (frozenset({"RGB", "RGBA"}), True, False, False),
     "TIFF": (
         frozenset({"1", "L", "LA", "RGB", "RGBA", "CMYK", "P", "I;16", "I", "F"}),
         True,
@@ -217,6 +248,7 @@ def save_image(
     icc_profile: bytes | None = None,
     embed_icc: bool = True,
     fsync: bool = False,
+    lossless: bool = False,
 ) -> tuple[int, int]:
     """Write ``image`` to ``path`` atomically as ``format`` (a Pillow format name); return the
     written file's ``(size, st_mtime_ns)``, as ``file_identity`` would give it.
@@ -254,6 +286,10 @@ def save_image(
     with it. ``embed_icc=False`` (``--strip-icc``) does the same for every format: colours are
     converted to sRGB and no profile is stored, so the file looks right without one.
 
+    ``lossless`` (WebP only) writes every pixel exactly, the colour under transparent pixels
+    too; ``quality`` then sets the effort. AVIF is written where Pillow has its plugin
+    (``check_format_available``), with ``quality`` as JPEG's.
+
     Encoder settings default to Pillow's own (``quality=None``: JPEG 75, WebP 80), except that
     PNG pixels are deflated by zlib-ng at ``png_compress_level`` (``png.save_png``; the default
     7 writes files the size of Pillow's level 6). TIFF keeps the input's compression (carried in
@@ -265,8 +301,13 @@ def save_image(
     adapted = _adapt_mode(image, format)
     adapted, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
     options: dict[str, Any] = {}
-    if quality is not None and format in ("JPEG", "WEBP"):
-        options["quality"] = quality
+    if quality is not None and format in ("JPEG", "WEBP", "AVIF"):
+        options["quality"] = quality  # lossless WebP: the effort spent compressing
+    if lossless:
+        if format != "WEBP":
+            raise UsageError(f"lossless applies to WEBP only, not {format}")
+        # exact: keep the colour under transparent pixels too, every value as it was
+        options.update(lossless=True, exact=True)
     if format == "PNG":
         options["compress_level"] = png_compress_level
     if optimize and format in ("JPEG", "PNG"):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgprep import files
+from imgprep._draws import INPUT_STAGE, Draws, merged, variant_stage
 from imgprep._plan import Job, Plan, split_at_augment
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
@@ -51,6 +52,7 @@ class _Decoded:
     identity: tuple[int, int]
     digest: str
     full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
+    drawn: dict[str, object] | None = None  # what random steps before augment drew
 
 
 def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
@@ -227,10 +229,13 @@ class _Work:
                 hint=self.hint,
                 allow_truncated=self.options.allow_truncated,
             )
-            image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded))
+            name = input_name(self.inputs.relative_text(index))
+            draws = Draws(self.options.seed, name, INPUT_STAGE)
+            image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded), draws)
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
-        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+        drawn = draws.drawn or None
+        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full, drawn)
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
         index = self.stale[position]
@@ -293,7 +298,8 @@ def _produce(
             image = job.variant.op(image)
             if full is not None and job.variant.effects.swaps_axes:
                 full = (full[1], full[0])
-        image, _ = apply_steps(after_augment, image, full)
+        draws = Draws(options.seed, file.name, variant_stage(suffix))
+        image, _ = apply_steps(after_augment, image, full, draws)
         written = files.save_image(
             image,
             path,
@@ -304,11 +310,13 @@ def _produce(
             icc_profile=source.icc_profile,
             embed_icc=options.keep_icc,
             fsync=options.fsync,
+            lossless=options.lossless,
         )
         manifest.record(_entry(job, file.name, source.identity, source.digest, written))
     except Exception as error:  # this output's failure, whatever raised it
         return OutputRecord(file.path, None, Status.FAILED, failure_reason(error), suffix)
-    return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix)
+    drawn = merged(source.drawn, draws.drawn)
+    return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix, drawn=drawn)
 
 
 def _replaced_its_input(record: OutputRecord) -> bool:

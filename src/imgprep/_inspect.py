@@ -11,11 +11,13 @@ scaled down for the sheet, and their label says so. Pure: no file is read or wri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
+from imgprep._draws import INPUT_STAGE, Draws, variant_stage
 from imgprep._encode import _adapt_mode
 from imgprep._step_model import Step, Variant
 from imgprep.errors import InputError
@@ -48,41 +50,51 @@ class Sheet:
     labels: tuple[tuple[str, str], ...]
 
 
-def stage_rows(image: Image.Image, steps: Sequence[Step], name: str) -> list[list[Panel]]:
+def stage_rows(
+    image: Image.Image, steps: Sequence[Step], name: str, seed: int = 0
+) -> list[list[Panel]]:
     """The stages of ``image`` (the input ``name``) through ``steps``. A step that fails on
-    this image raises ``InputError(name, "STEP: reason")``."""
+    this image raises ``InputError(name, "STEP: reason")``. Random steps draw what a run of
+    ``seed`` given this file draws for it (its name below its root is its file name)."""
     row = [Panel(image, f"input {name}")]
     augment: Step | None = None
     at_augment = image
     after: list[Step] = []
+    draws = Draws(seed, os.path.basename(name), INPUT_STAGE)
     for step in steps:
         if step.variants:
             augment, at_augment = step, image
+            # the first row goes on as the original variant, which draws on its own
+            draws = Draws(seed, os.path.basename(name), variant_stage(""))
             continue
-        image = _apply(step, image, name)
+        image = _apply(step, image, name, draws)
         row.append(Panel(image, step.describe()))
         if augment is not None:
             after.append(step)
     if augment is None:
         return [row]
-    return [row, [_variant_panel(v, at_augment, after, name) for v in augment.variants]]
+    return [row, [_variant_panel(v, at_augment, after, name, seed) for v in augment.variants]]
 
 
-def _variant_panel(variant: Variant, image: Image.Image, after: list[Step], name: str) -> Panel:
+def _variant_panel(
+    variant: Variant, image: Image.Image, after: list[Step], name: str, seed: int
+) -> Panel:
     if variant.op is not None:
         try:
             image = variant.op(image)
         except Exception as error:  # one image's problem, as in a run
             raise InputError(name, f"augment {variant.suffix}: {error}") from error
+    draws = Draws(seed, os.path.basename(name), variant_stage(variant.suffix))
     for step in after:
-        image = _apply(step, image, name)
+        image = _apply(step, image, name, draws)
     then = "".join(f", {step.describe()}" for step in after)
     return Panel(image, f"augment: {variant.suffix or 'original'}{then}")
 
 
-def _apply(step: Step, image: Image.Image, name: str) -> Image.Image:
+def _apply(step: Step, image: Image.Image, name: str, draws: Draws) -> Image.Image:
     try:
-        return step(image)
+        bound = step.bound(draws.rng, image.size)[0] if step.draw else step
+        return bound(image)
     except Exception as error:  # one image's problem, as in a run
         raise InputError(name, f"{step.describe()}: {error}") from error
 

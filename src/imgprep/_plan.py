@@ -20,6 +20,7 @@ from typing import Any
 
 from imgprep import _discover, _fs, files
 from imgprep._discover import InputList
+from imgprep._draws import DRAWS_VERSION
 from imgprep._fs import StrPath
 from imgprep._hashindex import HashIndex, repeats
 from imgprep._run_options import RunOptions
@@ -75,7 +76,7 @@ class Plan:
         self.options = options
         self.inputs = inputs if isinstance(inputs, InputList) else InputList(inputs)
         prefix, self.variants, suffix = split_at_augment(options.steps)
-        self._common = [
+        self._common: list[Any] = [
             __version__,
             [step.recipe() for step in prefix],
             [step.recipe() for step in suffix],
@@ -85,6 +86,14 @@ class Plan:
             options.keep_icc,
             options.allow_truncated,
         ]
+        # Only what a chain without random steps or --lossless never had: its recipe, and so
+        # every manifest written before, stays as it was.
+        if any(step.draw is not None for step in options.steps):
+            # the draws are a function of these, the input's name and bytes (both in the
+            # manifest's line) and the variant: a new seed redraws, so it rebuilds
+            self._common.append(["draws", DRAWS_VERSION, options.seed])
+        if options.lossless:
+            self._common.append("lossless")
         self._recipes: dict[tuple[str, str], list[str]] = {}  # (format, ext) -> per variant
         self._formats: dict[str, tuple[str, str]] = {}  # input suffix -> (format, extension)
         self._key_folders: dict[str, str] = {}  # relative folder -> its key prefix ("a/b/")

@@ -20,19 +20,23 @@ class Status(enum.Enum):
 class OutputRecord:
     """What happened to one planned output: ``input`` and ``output`` (None unless written or up
     to date), its ``status``, the ``reason`` of a failure and the ``variant`` suffix. Immutable.
+    ``drawn``: what the chain's random steps drew for a written output, by step name
+    (``{"random-crop": {"box": (l, t, r, b)}}``); None without random steps, and for outputs
+    not made in this run.
 
     The paths may be given as text; they become ``Path`` objects when first read, so a run that
     only counts its records makes no Path objects for them (Python 3.11's pathlib interns every
     name it parses, and a run's memory should not grow with its number of files).
     """
 
-    __slots__ = ("_input", "_output", "reason", "status", "variant")
+    __slots__ = ("_input", "_output", "drawn", "reason", "status", "variant")
 
     _input: Path | str
     _output: Path | str | None
     status: Status
     reason: str | None
     variant: str
+    drawn: dict[str, object] | None
 
     def __init__(
         self,
@@ -41,6 +45,7 @@ class OutputRecord:
         status: Status,
         reason: str | None = None,
         variant: str = "",
+        drawn: dict[str, object] | None = None,
     ) -> None:
         set_field = object.__setattr__
         set_field(self, "_input", _text_or_path(input))
@@ -48,6 +53,7 @@ class OutputRecord:
         set_field(self, "status", status)
         set_field(self, "reason", reason)
         set_field(self, "variant", variant)
+        set_field(self, "drawn", drawn)
 
     @property
     def input(self) -> Path:
@@ -79,18 +85,19 @@ class OutputRecord:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OutputRecord):
             return NotImplemented
-        return self._fields() == other._fields()
+        return self._fields() == other._fields() and self.drawn == other.drawn
 
     def __hash__(self) -> int:
-        return hash(self._fields())
+        return hash(self._fields())  # drawn (a dict) left out: equal records still hash equal
 
     def __reduce__(self) -> tuple[type[OutputRecord], tuple[object, ...]]:
-        return OutputRecord, self._fields()  # pickle and copy go through __init__
+        return OutputRecord, (*self._fields(), self.drawn)  # pickle and copy: via __init__
 
     def __repr__(self) -> str:
         return (
             f"OutputRecord(input={self.input!r}, output={self.output!r}, status={self.status}, "
-            f"reason={self.reason!r}, variant={self.variant!r})"
+            f"reason={self.reason!r}, variant={self.variant!r}"
+            + (f", drawn={self.drawn!r})" if self.drawn is not None else ")")
         )
 
 

@@ -50,7 +50,8 @@ class RunOptions:
     fsync: bool = False
     limit: int | None = None  # only the first N inputs, in the run's order (None: all)
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order
-    seed: int = 0  # the run's seed: which inputs --sample picks (and random steps, to come)
+    seed: int = 0  # the run's seed: which inputs --sample picks, what random steps draw
+    lossless: bool = False  # WebP only
 
     @classmethod
     def from_settings(cls, **given: Any) -> RunOptions:
@@ -83,11 +84,39 @@ class RunOptions:
         augments = [s for s in self.steps if s.variants]
         if len(augments) > 1:
             raise UsageError("augment may appear once in a chain")
+        if augments:
+            _check_copies(self.steps)
+        _check_encoder(self.format, self.lossless)
         if augments and "suffix" not in fields:
             raise UsageError(
                 f"--name must contain {{suffix}} when augment makes several outputs per input, "
                 f"not {self.name!r}"
             )
+
+
+def _check_copies(steps: Sequence[Step]) -> None:
+    """augment --copies makes copies that differ only by their draws: it needs a random step
+    after augment, or it would write N identical files."""
+    position = next(n for n, step in enumerate(steps) if step.variants)
+    redraws = [v.suffix for v in steps[position].variants if v.redraws]
+    if redraws and not any(step.draw is not None for step in steps[position + 1 :]):
+        raise UsageError(
+            f"augment --copies {len(redraws)} needs a random step after augment "
+            "(random-crop, random-flip, random-rotate, jitter): its copies differ only by "
+            "what those draw"
+        )
+
+
+def _check_encoder(format: str, lossless: bool) -> None:
+    """Refuse what the chosen format cannot do: --lossless is WebP's alone, and AVIF needs
+    Pillow's AVIF plugin."""
+    canonical = canonical_format(format)
+    if lossless and canonical != "webp":
+        raise UsageError(f"--lossless applies to --format webp only, not --format {canonical}")
+    if canonical != "same":
+        from imgprep.files import check_format_available  # imports Pillow
+
+        check_format_available(canonical)
 
 
 def _template_fields(template: str) -> set[str]:

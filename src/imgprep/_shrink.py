@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from imgprep._draws import INPUT_STAGE, Draws
 from imgprep._step_model import Colour, Effects, Geometry, Step
 from imgprep.files import DecodeHint
 
@@ -119,14 +120,21 @@ def _hint_for_resample(
 
 
 def apply_steps(
-    steps: Sequence[Step], image: Image, full: Size | None
+    steps: Sequence[Step], image: Image, full: Size | None, draws: Draws | None = None
 ) -> tuple[Image, Size | None]:
     """Apply ``steps``; while ``image`` is a reduced decode of a ``full``-sized one, a
     scale-invariant BOX step keeps the matching box of it and the first RESAMPLE step computes
     its geometry for the full size (of the box). Returns the image and the full size still
-    pending (None once a RESAMPLE step has consumed it)."""
+    pending (None once a RESAMPLE step has consumed it).
+
+    A random step draws from ``draws`` (a generator seeded 0 without) for the full size of
+    what it sees, so a reduced decode never changes what is drawn; ``draws`` notes it."""
     region: Region | None = None  # None: all of a power-of-two reduction
     for step in steps:
+        if step.draw is not None:
+            draws = draws or Draws(0, "", INPUT_STAGE)
+            step, drawn = step.bound(draws.rng, full or image.size)
+            draws.note(step.name, drawn)
         effects = step.effects
         if full is None:
             image = step(image)

@@ -11,7 +11,10 @@ entry and one function in ``ops``.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +30,7 @@ __all__ = [
     "Geometry",
     "ImageOp",
     "Param",
+    "RandomOp",
     "ResampleOp",
     "Step",
     "StepDef",
@@ -168,27 +172,43 @@ class Param:
 @dataclass(frozen=True)
 class Variant:
     """One output of a fan-out: a suffix for its file name, the exact move that makes it
-    (None: the image as it is) and that move's effects."""
+    (None: the image as it is) and that move's effects. ``redraws``: a copy that differs from
+    the original only by what the random steps after ``augment`` draw for it (``_r0``)."""
 
     suffix: str  # "" for the original
     op: ImageOp | None
     effects: Effects = EXACT_MOVE
+    redraws: bool = False
+
+
+Draw = Callable[[random.Random, PixelSize], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RandomOp:
+    """What a random step's builder returns: ``draw(rng, size)`` draws the parameters for an
+    image of ``size`` (its full size, also under shrink-on-load) from ``rng`` and nothing else;
+    ``apply(image, **parameters)`` is the pure op, the same pixels for the same parameters
+    (a RESAMPLE step's also takes ``source_size`` and ``source_box``, as ``ResampleOp``)."""
+
+    draw: Draw
+    apply: Callable[..., Image]
 
 
 @dataclass(frozen=True)
 class StepDef:
     """A step's entry in the table: its parameters, help, effects, and how to build it.
 
-    ``build(**values)`` returns the image function, or a tuple of ``Variant`` for a fan-out
-    step. ``effects`` is constant, or a function of the bound values (``rotate 90`` moves
-    pixels exactly, ``rotate 15`` resamples).
+    ``build(**values)`` returns the image function, a ``RandomOp`` for a random step, or a
+    tuple of ``Variant`` for a fan-out step. ``effects`` is constant, or a function of the
+    bound values (``rotate 90`` moves pixels exactly, ``rotate 15`` resamples).
     """
 
     name: str
     summary: str  # one line, shown in `imgprep --help`
     description: str  # shown in `imgprep STEP --help`
     params: tuple[Param, ...]
-    build: Callable[..., ImageOp | ResampleOp | BoxOp | tuple[Variant, ...]]
+    build: Callable[..., ImageOp | ResampleOp | BoxOp | RandomOp | tuple[Variant, ...]]
     example: str
     effects: Effects | Callable[..., Effects] = Effects()
     fans_out: bool = False  # build returns Variants: one output per variant
@@ -226,15 +246,29 @@ class Step:
     effects: Effects = field(default=Effects(), compare=False, repr=False)
     apply: ImageOp | ResampleOp | BoxOp | None = field(default=None, compare=False, repr=False)
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
+    draw: Draw | None = field(default=None, compare=False, repr=False)  # a random step's
 
     @property
     def name(self) -> str:
         return self.definition.name
 
     def __call__(self, image: Image) -> Image:
+        """Apply the step. A random step called this way draws from a generator seeded 0, the
+        same draw at every call; a run draws per input and variant (``bound``)."""
         if self.apply is None:
             raise TypeError(f"step {self.name!r} fans out into variants; it is not applied")
+        if self.draw is not None:
+            return self.bound(random.Random(0), image.size)[0](image)
         return self.apply(image)
+
+    def bound(self, rng: random.Random, size: PixelSize) -> tuple[Step, dict[str, Any]]:
+        """A random step with parameters drawn from ``rng`` for an image of ``size`` bound in
+        (a step that is no longer random), and those parameters; any other step as it is."""
+        if self.draw is None or self.apply is None:
+            return self, {}
+        drawn = self.draw(rng, size)
+        apply = functools.partial(self.apply, **drawn)
+        return dataclasses.replace(self, apply=apply, draw=None), drawn
 
     def resample_from(
         self, image: Image, full_size: tuple[int, int], source_box: Region | None = None

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from imgprep._step_model import Param, Step, StepDef
+from imgprep._step_model import Param, RandomOp, Step, StepDef
 from imgprep._step_table import STEPS
 from imgprep.errors import UsageError
 
@@ -33,8 +33,10 @@ def _unknown_step(word: str, after: str | None) -> UsageError:
 
 
 def _is_number(token: str) -> bool:
+    """A number, or numbers separated by commas (``-90``, ``-5,20``): a value, not an option."""
     try:
-        float(token)
+        for part in token.split(","):
+            float(part)
     except ValueError:
         return False
     return True
@@ -145,6 +147,8 @@ def make_step(name: str, **values: Any) -> Step:
         assert isinstance(built, tuple)
         return Step(definition, tuple(bound), effects, variants=built)
     assert not isinstance(built, tuple)
+    if isinstance(built, RandomOp):
+        return Step(definition, tuple(bound), effects, apply=built.apply, draw=built.draw)
     return Step(definition, tuple(bound), effects, apply=built)
 
 

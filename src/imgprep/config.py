@@ -59,7 +59,7 @@ def default_workers() -> int:
 PNG_COMPRESS_LEVEL = 7
 
 # --format names ("same" keeps each input's format), and the other spellings accepted for them.
-FORMATS = ("same", "png", "jpeg", "webp", "tiff")
+FORMATS = ("same", "png", "jpeg", "webp", "tiff", "avif")  # avif: where Pillow has the plugin
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
 
 
@@ -94,8 +94,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "buffer": (int,),
     "max_pixels": (int,),
 }
-# A preset may also set these, which shape its outputs (``seed`` will drive random steps).
-PRESET_TYPES: dict[str, tuple[type, ...]] = {**_TYPES, "keep_icc": (bool,), "seed": (int,)}
+# A preset may also set these, which shape its outputs (``seed``: what random steps draw).
+PRESET_TYPES: dict[str, tuple[type, ...]] = {
+    **_TYPES,
+    "keep_icc": (bool,),
+    "seed": (int,),
+    "lossless": (bool,),
+}
 
 
 def user_config_path() -> Path:

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from imgprep._decode import DecodeHint, LoadedImage, load_image
 from imgprep._discover import IMAGE_EXTENSIONS, InputFile, find_inputs, read_path_list
-from imgprep._encode import OUTPUT_FORMATS, format_of_suffix, output_format, save_image
+from imgprep._encode import (
+    OUTPUT_FORMATS,
+    check_format_available,
+    format_of_suffix,
+    output_format,
+    save_image,
+)
 from imgprep._fs import TEMP_SUFFIX, file_digest, file_identity, remove_stale_temp_files
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "DecodeHint",
     "InputFile",
     "LoadedImage",
+    "check_format_available",
     "file_digest",
     "file_identity",
     "find_inputs",

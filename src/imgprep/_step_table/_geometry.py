@@ -21,7 +21,7 @@ from imgprep._step_model import (
     StepDef,
     Variant,
 )
-from imgprep._step_table._values import parse_angles, parse_degrees, parse_fuzz
+from imgprep._step_table._values import parse_angles, parse_copies, parse_degrees, parse_fuzz
 from imgprep.errors import UsageError
 
 if TYPE_CHECKING:
@@ -151,7 +151,9 @@ def _rotate_effects(degrees: float, **_: Any) -> Effects:
     return QUARTER_TURN if degrees % 180 else EXACT_MOVE
 
 
-def _build_augment(mirror: bool, flip: bool, rotate: tuple[int, ...] | None) -> tuple[Variant, ...]:
+def _build_augment(
+    mirror: bool, flip: bool, rotate: tuple[int, ...] | None, copies: int | None
+) -> tuple[Variant, ...]:
     variants = [Variant("", None)]
     if mirror:
         variants.append(Variant("_mirror", ops.mirror))
@@ -160,8 +162,9 @@ def _build_augment(mirror: bool, flip: bool, rotate: tuple[int, ...] | None) -> 
     for angle in sorted(rotate or ()):
         turn = functools.partial(ops.rotate, degrees=angle)
         variants.append(Variant(f"_rot{angle}", turn, _rotate_effects(angle)))
+    variants.extend(Variant(f"_r{number}", None, redraws=True) for number in range(copies or 0))
     if len(variants) == 1:
-        raise UsageError("augment needs at least one of --mirror, --flip, --rotate")
+        raise UsageError("augment needs at least one of --mirror, --flip, --rotate, --copies")
     return tuple(variants)
 
 
@@ -356,10 +359,11 @@ ROTATE = StepDef(
 
 AUGMENT = StepDef(
     "augment",
-    "Keep each image and add mirrored, flipped or rotated copies, each a file.",
+    "Keep each image and add mirrored, flipped, rotated or redrawn copies.",
     "Fan out: keep each image and add one output per variant, named STEM_mirror, "
-    "STEM_flip, STEM_rot90, STEM_rot180, STEM_rot270. Steps after augment apply to every "
-    "variant; steps before it run once per input, whatever the number of variants.",
+    "STEM_flip, STEM_rot90, STEM_rot180, STEM_rot270, and STEM_r0.. for --copies. Steps "
+    "after augment apply to every variant, each with its own random draws; steps before it "
+    "run once per input, whatever the number of variants.",
     (
         Param("mirror", "Add a left-right mirrored copy (suffix _mirror).", kind=bool),
         Param("flip", "Add a top-bottom flipped copy (suffix _flip).", kind=bool),
@@ -368,6 +372,14 @@ AUGMENT = StepDef(
             "Add rotated copies, a comma-separated list of 90, 180, 270 (suffix _rotN).",
             metavar="ANGLES",
             parse=parse_angles,
+        ),
+        Param(
+            "copies",
+            "Add N copies (suffixes _r0.._rN-1) that differ by what the random steps after "
+            "augment draw for each.",
+            kind=int,
+            metavar="N",
+            parse=parse_copies,
         ),
     ),
     _build_augment,

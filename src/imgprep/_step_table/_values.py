@@ -99,3 +99,11 @@ def parse_amount(text: str) -> int:
     if value < 0:
         raise UsageError(f"value must be a whole number >= 0, not {value}")
     return value
+
+
+def parse_copies(text: str) -> int:
+    """augment's --copies: a whole number >= 1."""
+    copies = _whole(text, "copies")
+    if copies < 1:
+        raise UsageError(f"copies must be a whole number >= 1, not {copies}")
+    return copies

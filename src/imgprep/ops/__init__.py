@@ -3,7 +3,8 @@
 Every function returns a NEW image and never mutates its input (pixels, mode, size or ``info``).
 No file I/O happens here: loading and saving live in ``imgprep.files``. The ops live in private
 modules by theme (``_geometry``, ``_box``, ``_tone``, ``_adjust``, ``_detail``, ``_convert``,
-with ``_common`` under them all); this package is their one public face.
+``_augment``: the pure ops behind the random steps; ``_common`` under them all); this package
+is their one public face.
 
 Modes. Every op accepts RGB, RGBA, LA, L, P (with or without ``transparency``), PA, CMYK,
 I;16, I, F and 1, except where its docstring says otherwise (the per-pixel tone maps refuse
@@ -35,10 +36,12 @@ from imgprep.ops._adjust import (
     check_factor,
     contrast,
     gamma,
+    hue,
     invert,
     posterize,
     saturation,
 )
+from imgprep.ops._augment import JITTER_ADJUSTMENTS, jitter, resized_crop
 from imgprep.ops._box import (
     GRAVITIES,
     CropGeometry,
@@ -77,6 +80,7 @@ from imgprep.ops._tone import autocontrast, check_cutoff, equalize, grayscale, n
 __all__ = [
     "CONVERT_MODES",
     "GRAVITIES",
+    "JITTER_ADJUSTMENTS",
     "RESAMPLING_FILTERS",
     "RESIZE_MODES",
     "Box",
@@ -103,7 +107,9 @@ __all__ = [
     "flip",
     "gamma",
     "grayscale",
+    "hue",
     "invert",
+    "jitter",
     "mirror",
     "normalize",
     "pad",
@@ -111,6 +117,7 @@ __all__ = [
     "parse_size",
     "posterize",
     "resize",
+    "resized_crop",
     "rotate",
     "saturation",
     "scaled_size",

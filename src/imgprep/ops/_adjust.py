@@ -185,3 +185,27 @@ def _deep_posterize(image: Image.Image, bits: int) -> Image.Image:
     mask = 0xFFFF & ~(2 ** (16 - bits) - 1)
     working = image.convert("I;16").convert("I")  # clipped to 0..65535
     return _from_deep_working(image, _math(lambda env: env["a"] & mask, a=working))
+
+
+def hue(image: Image.Image, shift: float) -> Image.Image:
+    """Turn every hue by ``shift`` of a full turn, in [-0.5, 0.5], as torchvision's
+    ``adjust_hue`` does with Pillow: in HSV, each H value (0..255) plus ``int(shift * 255)``,
+    wrapping around. 0 changes nothing. Grey images (L, LA, 1, I;16, I, F) have no hue: an
+    unchanged copy. Alpha is left alone.
+    """
+    valid = isinstance(shift, int | float) and not isinstance(shift, bool)
+    if not valid or not math.isfinite(shift) or not -0.5 <= shift <= 0.5:
+        raise UsageError(f"hue shift must be a number in [-0.5, 0.5], not {shift!r}")
+    if image.mode in ("L", "LA", "1", *_DEEP_MODES):
+        return image.copy()
+    turn = int(shift * 255)  # truncated toward 0, as numpy's int8 does in torchvision
+    table = [(level + turn) % 256 for level in range(256)]
+
+    def eight_bit(colour: Image.Image) -> Image.Image:
+        if colour.mode == "L":
+            return colour.copy()
+        hue_band, saturation_band, value_band = colour.convert("HSV").split()
+        shifted = Image.merge("HSV", (hue_band.point(table), saturation_band, value_band))
+        return shifted.convert("RGB")
+
+    return _per_pixel(image, "hue", eight_bit, lambda deep: deep.copy())
