@@ -51,6 +51,7 @@ class _Decoded:
     identity: tuple[int, int]
     digest: str
     full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
+    metadata: files.Metadata | None = None  # EXIF and XMP, with --keep-metadata
 
 
 def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
@@ -226,11 +227,14 @@ class _Work:
                 max_pixels=self.options.max_pixels,
                 hint=self.hint,
                 allow_truncated=self.options.allow_truncated,
+                keep_metadata=self.options.keep_metadata,
             )
             image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded))
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
-        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+        return _Decoded(
+            image, loaded.icc_profile, loaded.identity, loaded.digest, full, loaded.metadata
+        )
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
         index = self.stale[position]
@@ -303,6 +307,8 @@ def _produce(
             optimize=options.optimize,
             icc_profile=source.icc_profile,
             embed_icc=options.keep_icc,
+            metadata=source.metadata,
+            depth=options.depth,
             fsync=options.fsync,
         )
         manifest.record(_entry(job, file.name, source.identity, source.digest, written))

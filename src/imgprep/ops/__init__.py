@@ -60,7 +60,7 @@ from imgprep.ops._common import (
     check_color,
     parse_size,
 )
-from imgprep.ops._convert import CONVERT_MODES, convert
+from imgprep.ops._convert import CONVERT_MODES, DEEP_MODES, convert, to_depth
 from imgprep.ops._detail import blur, sharpen
 from imgprep.ops._geometry import (
     RESAMPLING_FILTERS,
@@ -76,6 +76,7 @@ from imgprep.ops._tone import autocontrast, check_cutoff, equalize, grayscale, n
 
 __all__ = [
     "CONVERT_MODES",
+    "DEEP_MODES",
     "GRAVITIES",
     "RESAMPLING_FILTERS",
     "RESIZE_MODES",
@@ -115,6 +116,7 @@ __all__ = [
     "saturation",
     "scaled_size",
     "sharpen",
+    "to_depth",
     "trim",
     "trim_box",
 ]
