@@ -265,3 +265,28 @@ def test_the_recipe_of_a_run_without_the_new_options_is_unchanged(tmp_path: Path
     plain = recipe()
     assert recipe(keep_metadata=False, depth="keep") == plain
     assert len({plain, recipe(keep_metadata=True), recipe(depth="8"), recipe(depth="16")}) == 4
+
+
+def test_exif_too_large_for_a_jpeg_fails_that_output_with_a_reason(cli, tmp_path: Path) -> None:
+    # a PNG's eXIf chunk has no 64 KiB limit; a JPEG's APP1 segment has
+    exif = camera_exif(orientation=1)
+    exif.get_ifd(EXIF_IFD)[0x9286] = b"ASCII\0\0\0" + b"x" * 70000  # UserComment
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (16, 16), "red").save(folder / "big.png", exif=exif.tobytes())
+    Image.new("RGB", (16, 16), "red").save(folder / "small.png", exif=camera_exif(1).tobytes())
+    out = tmp_path / "out"
+    result = cli("-i", folder, "-o", out, "--format", "jpeg", "--keep-metadata")
+    assert result.exit_code == 1
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert line.endswith(
+        "big.jpg: the input's EXIF block (70,300 bytes) is larger than a JPEG can hold "
+        "(65,533 bytes): write PNG, WebP or TIFF, or leave out --keep-metadata"
+    )
+    assert sorted(path.name for path in out.iterdir() if not path.name.startswith(".")) == [
+        "small.jpg"
+    ]
+    again = cli("-i", folder, "-o", tmp_path / "png", "--format", "png", "--keep-metadata")
+    assert again.exit_code == 0
+    with Image.open(tmp_path / "png" / "big.png") as written:
+        assert_camera_tags_kept(written)

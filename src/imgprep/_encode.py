@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import io
+import os
 from typing import IO, Any
 
 from PIL import Image
@@ -16,7 +17,8 @@ from imgprep import config
 from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode
 from imgprep._discover import IMAGE_EXTENSIONS
 from imgprep._fs import StrPath, write_atomic, write_failure
-from imgprep._metadata import Metadata, save_options
+from imgprep._metadata import Metadata, misfit, save_options
+from imgprep.errors import OutputError
 from imgprep.ops import DEEP_MODES, to_depth
 from imgprep.png import save_png
 
@@ -281,6 +283,9 @@ def save_image(
     ``ENCODE_IN_MEMORY_MAX_BYTES`` of pixels are encoded in memory first and written with one
     call; larger ones are streamed to the temporary file.
     """
+    misfit_reason = misfit(format, metadata)
+    if misfit_reason is not None:
+        raise OutputError(f"{os.fspath(path)}: {misfit_reason}")
     adapted = _adapt_mode(image, format, depth)
     adapted, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
     options: dict[str, Any] = {}

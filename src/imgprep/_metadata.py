@@ -35,7 +35,7 @@ from typing import Any
 
 from PIL import Image
 
-__all__ = ["METADATA_FORMATS", "Metadata", "read_metadata", "save_options"]
+__all__ = ["METADATA_FORMATS", "Metadata", "misfit", "read_metadata", "save_options"]
 
 METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 """The Pillow formats imgprep writes EXIF and XMP into (``--format same`` may write others,
@@ -154,3 +154,26 @@ def save_options(
         else:
             options["xmp"] = xmp
     return options
+
+
+# A JPEG marker segment holds 65,533 bytes; XMP's namespace header takes 29 of them.
+_JPEG_MAX_EXIF = 65533
+_JPEG_MAX_XMP = 65533 - len(b"http://ns.adobe.com/xap/1.0/\0")
+
+
+def misfit(format_name: str, metadata: Metadata | None) -> str | None:
+    """Why ``metadata`` cannot be written as ``format_name`` (a JPEG marker segment holds
+    64 KiB: a PNG's or TIFF's EXIF may be larger), or ``None`` when it fits."""
+    if metadata is None or format_name != "JPEG":
+        return None
+    advice = "write PNG, WebP or TIFF, or leave out --keep-metadata"
+    for name, block, limit in (
+        ("EXIF block", metadata.exif, _JPEG_MAX_EXIF),
+        ("XMP packet", metadata.xmp, _JPEG_MAX_XMP),
+    ):
+        if block is not None and len(block) > limit:
+            return (
+                f"the input's {name} ({len(block):,} bytes) is larger than a JPEG can hold "
+                f"({limit:,} bytes): {advice}"
+            )
+    return None
