@@ -95,7 +95,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_pixels": (int,),
 }
 # A preset may also set these, which shape its outputs (``seed`` will drive random steps).
-PRESET_TYPES: dict[str, tuple[type, ...]] = {**_TYPES, "keep_icc": (bool,), "seed": (int,)}
+PRESET_TYPES: dict[str, tuple[type, ...]] = {
+    **_TYPES,
+    "keep_icc": (bool,),
+    "keep_metadata": (bool,),
+    "depth": (str,),  # "8", "16" or "keep", as on the command line
+    "seed": (int,),
+}
 
 
 def user_config_path() -> Path:
