@@ -21,7 +21,7 @@ from imgprep import _damage, files
 
 MAKE, MODEL, DATETIME, ORIENTATION = 0x010F, 0x0110, 0x0132, 0x0112
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
-DATE_ORIGINAL, PIXEL_X, PIXEL_Y = 0x9003, 0xA002, 0xA003
+DATE_ORIGINAL, PIXEL_X, PIXEL_Y, COLOR_SPACE = 0x9003, 0xA002, 0xA003, 0xA001
 GPS = {1: "N", 2: (52.0, 30.0, 12.5), 3: "E", 4: (13.0, 24.0, 0.0)}
 XMP = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
@@ -115,16 +115,27 @@ def test_without_keep_metadata_no_exif_and_no_xmp_are_written(
             assert written.info.get("icc_profile") == adobe_rgb()  # kept, as before
 
 
+@pytest.mark.parametrize("icc", ["--keep-icc", "--strip-icc"])
 def test_keep_metadata_with_strip_icc_keeps_exif_and_converts_colours(
-    cli, camera_photo: Path, tmp_path: Path
+    cli, tmp_path: Path, icc: str
 ) -> None:
+    # an Adobe RGB camera photo: its EXIF ColorSpace says "uncalibrated" (65535)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    exif = camera_exif(orientation=1)
+    exif.get_ifd(EXIF_IFD)[COLOR_SPACE] = 65535
+    with Image.open(sample("rocket.jpg")) as rocket:
+        rocket.save(folder / "cam.jpg", exif=exif.tobytes(), icc_profile=adobe_rgb())
     out = tmp_path / "out"
-    result = cli("-i", camera_photo, "-o", out, "--format", "png", "--keep-metadata",
-                 "--strip-icc")  # fmt: skip
+    result = cli("-i", folder, "-o", out, "--format", "png", "--keep-metadata", icc)
     assert result.exit_code == 0, result
     with Image.open(out / "cam.png") as written:
         assert_camera_tags_kept(written)
-        assert "icc_profile" not in written.info
+        colour_space = written.getexif().get_ifd(EXIF_IFD)[COLOR_SPACE]
+        if icc == "--strip-icc":  # converted to sRGB: no profile, and the EXIF says sRGB
+            assert "icc_profile" not in written.info and colour_space == 1
+        else:
+            assert written.info["icc_profile"] == adobe_rgb() and colour_space == 65535
 
 
 def test_a_real_png_keeps_its_exif_and_xmp(cli, tmp_path: Path) -> None:

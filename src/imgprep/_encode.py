@@ -17,7 +17,7 @@ from imgprep import config
 from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode
 from imgprep._discover import IMAGE_EXTENSIONS
 from imgprep._fs import StrPath, write_atomic, write_failure
-from imgprep._metadata import Metadata, misfit, save_options
+from imgprep._metadata import Metadata, in_srgb, misfit, save_options
 from imgprep.errors import OutputError
 from imgprep.ops import DEEP_MODES, to_depth
 from imgprep.png import save_png
@@ -266,6 +266,7 @@ def save_image(
 
     ``metadata`` (``--keep-metadata``) is written as ``_metadata.save_options`` says (JPEG,
     PNG, WebP, TIFF; other formats cannot carry it); without it the output has no EXIF or XMP.
+    When the colours are converted to sRGB (below), its EXIF ColorSpace is set to sRGB.
 
     ICC: only the ``icc_profile`` argument counts (a profile in ``image.info`` is ignored). It
     is attached only when its colour space (header bytes 16..20) matches both the given and the
@@ -287,7 +288,10 @@ def save_image(
     if misfit_reason is not None:
         raise OutputError(f"{os.fspath(path)}: {misfit_reason}")
     adapted = _adapt_mode(image, format, depth)
-    adapted, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
+    coloured, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
+    if coloured is not adapted:  # converted to sRGB: the EXIF must not say otherwise
+        metadata = in_srgb(metadata)
+    adapted = coloured
     options: dict[str, Any] = {}
     if quality is not None and format in ("JPEG", "WEBP"):
         options["quality"] = quality

@@ -35,7 +35,14 @@ from typing import Any
 
 from PIL import Image
 
-__all__ = ["METADATA_FORMATS", "Metadata", "misfit", "read_metadata", "save_options"]
+__all__ = [
+    "METADATA_FORMATS",
+    "Metadata",
+    "in_srgb",
+    "misfit",
+    "read_metadata",
+    "save_options",
+]
 
 METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 """The Pillow formats imgprep writes EXIF and XMP into (``--format same`` may write others,
@@ -112,6 +119,23 @@ def read_metadata(opened: Image.Image, upright: Image.Image) -> tuple[Metadata, 
     except Exception:  # a tag of a type Pillow cannot write (a number given as text, say)
         return Metadata(None, kept_xmp or None), True
     return Metadata(block, kept_xmp or None), False
+
+
+_COLOR_SPACE = 0xA001  # in the Exif IFD: 1 sRGB, 65535 uncalibrated (what Adobe RGB cameras say)
+
+
+def in_srgb(metadata: Metadata | None) -> Metadata | None:
+    """``metadata`` for pixels converted to sRGB (``--strip-icc``, or a format without room for
+    a profile): its EXIF ColorSpace says sRGB (1), or a viewer that reads it would take the
+    converted colours for the camera's Adobe RGB. The XMP is left as it is."""
+    if metadata is None or metadata.exif is None:
+        return metadata
+    exif = Image.Exif()
+    exif.load(metadata.exif)
+    if _EXIF_IFD not in exif or exif.get_ifd(_EXIF_IFD).get(_COLOR_SPACE, 1) == 1:
+        return metadata
+    exif.get_ifd(_EXIF_IFD)[_COLOR_SPACE] = 1
+    return Metadata(exif.tobytes(), metadata.xmp)
 
 
 def save_options(
