@@ -38,7 +38,8 @@ DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
 def _wide(image: Image.Image) -> Image.Image:
-    """A deep or 8-bit grey image as I on the 16-bit scale (0..65535, clipped, rounded)."""
+    """A deep or 8-bit grey image with 16-bit values (0..65535: clipped, rounded), in I;16 or
+    I (either converts to the other exactly)."""
     if image.mode == "F":
         # clipped first (NaN to 0): Pillow's F -> I conversion wraps values beyond 32 bits
         clipped = ImageMath.lambda_eval(
@@ -71,7 +72,8 @@ def to_depth(image: Image.Image, bits: int) -> Image.Image:
             raise OpError(f"16-bit samples are grey only (Pillow has no 16-bit {mode})")
         result = image.copy() if mode == "I;16" else _wide(image).convert("I;16")
     elif mode in DEEP_MODES:
-        wide = _wide(image).convert("I")
+        # 16-bit in any byte order goes to I exactly; I and F are clipped on the way
+        wide = image.convert("I") if mode.startswith("I;16") else _wide(image).convert("I")
         result = wide.point(lambda value: value / 257 + 0.5).convert("L")  # floor: no ties
     else:
         result = image.convert("L") if mode == "1" else image.copy()
