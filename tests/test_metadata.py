@@ -301,3 +301,21 @@ def test_exif_too_large_for_a_jpeg_fails_that_output_with_a_reason(cli, tmp_path
     assert again.exit_code == 0
     with Image.open(tmp_path / "png" / "big.png") as written:
         assert_camera_tags_kept(written)
+
+
+def test_the_interoperability_ifd_is_kept_and_the_decoded_exif_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    exif = camera_exif(orientation=6)
+    exif.get_ifd(EXIF_IFD)[0xA005] = {1: "R98"}  # InteroperabilityIndex: DCF basic (sRGB)
+    path = tmp_path / "interop.jpg"
+    Image.new("RGB", (20, 10), "green").save(path, exif=exif.tobytes())
+    loaded = files.load_image(path, keep_metadata=True)
+    assert loaded.metadata is not None and loaded.metadata.exif is not None
+    kept = Image.Exif()
+    kept.load(loaded.metadata.exif)
+    assert dict(kept.get_ifd(0xA005)) == {1: "R98"}
+    assert kept[ORIENTATION] == 1
+    # the decoded image carries no orientation, as without --keep-metadata: never turned twice
+    assert ORIENTATION not in loaded.image.getexif()
+    assert loaded.image.size == (10, 20)

@@ -75,7 +75,8 @@ _STORAGE_TAGS = frozenset(
         34675,  # ICC profile
     }
 )
-_SUB_IFDS = frozenset({_EXIF_IFD, 0x8825, 0xA005})  # Exif, GPS, Interoperability
+_INTEROP_IFD = 0xA005  # inside the Exif IFD
+_SUB_IFDS = frozenset({_EXIF_IFD, 0x8825, _INTEROP_IFD})  # Exif, GPS, Interoperability
 _PIXEL_DIMENSIONS = (0xA002, 0xA003)
 # tiff:Orientation="6" (an attribute) or <tiff:Orientation>6</tiff:Orientation> (an element)
 _XMP_ORIENTATION = re.compile(
@@ -104,21 +105,30 @@ def read_metadata(opened: Image.Image, upright: Image.Image) -> tuple[Metadata, 
     # Pillow removes an XMP orientation only when it turned the pixels by it; one that
     # disagrees with the EXIF (or outlives a dropped EXIF) would turn the output in a viewer
     kept_xmp = _XMP_ORIENTATION.sub(rb"\g<1>1\g<2>", xmp) if isinstance(xmp, bytes) else b""
-    exif = opened.getexif()  # cached while decoding: the block as read, minus its orientation
-    for tag in _STORAGE_TAGS.intersection(exif):
-        del exif[tag]
+    exif = _descriptive_copy(opened.getexif())  # cached while decoding, minus its orientation
     if not exif:
         return Metadata(None, kept_xmp or None), False
     exif[_ORIENTATION] = 1
-    if _EXIF_IFD in exif:  # get_ifd would add an empty one
-        sub_ifd = exif.get_ifd(_EXIF_IFD)
-        for tag in _PIXEL_DIMENSIONS:
-            sub_ifd.pop(tag, None)
     try:
         block = exif.tobytes()
     except Exception:  # a tag of a type Pillow cannot write (a number given as text, say)
         return Metadata(None, kept_xmp or None), True
     return Metadata(block, kept_xmp or None), False
+
+
+def _descriptive_copy(read: Image.Exif) -> Image.Exif:
+    """The tags of ``read`` that describe the picture, in a new ``Exif`` (the decoded image's
+    own stays as decoding left it); sub-IFDs as dictionaries, which ``tobytes`` writes."""
+    exif = Image.Exif()
+    for tag in sorted(set(read) - _STORAGE_TAGS):
+        exif[tag] = dict(read.get_ifd(tag)) if tag in _SUB_IFDS else read[tag]
+    sub_ifd = exif.get(_EXIF_IFD)
+    if isinstance(sub_ifd, dict):
+        for tag in _PIXEL_DIMENSIONS:
+            sub_ifd.pop(tag, None)
+        if _INTEROP_IFD in sub_ifd:  # an offset into the old block: its tags instead
+            sub_ifd[_INTEROP_IFD] = dict(read.get_ifd(_INTEROP_IFD))
+    return exif
 
 
 _COLOR_SPACE = 0xA001  # in the Exif IFD: 1 sRGB, 65535 uncalibrated (what Adobe RGB cameras say)
