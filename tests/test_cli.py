@@ -456,6 +456,57 @@ def test_fail_fast_stops_at_the_first_failure(cli, samples, tmp_path):
     assert len(stems(out)) < len(SAMPLE_NAMES)
 
 
+def run_on_a_terminal(*args: str | os.PathLike[str]) -> tuple[int, str]:
+    """Run ``python -m imgprep`` with stdout and stderr on a pseudo-terminal of 80x24 (as in
+    an interactive shell); return the exit code and everything the terminal showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "imgprep", *map(os.fspath, args)],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        shown = bytearray()
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+        code = process.wait(timeout=60)
+    finally:
+        os.close(controller)
+    return code, shown.decode(errors="replace")
+
+
+def test_quiet_hides_the_progress_bar_on_a_terminal(samples, tmp_path):
+    # a terminal shows the bar by default (tqdm's counter of outputs) ...
+    code, shown = run_on_a_terminal("-i", samples, "-o", tmp_path / "o", "grayscale")
+    assert code == 0
+    assert "6/6" in shown and "imgprep: 6 written" in shown
+    # ... and -q hides it with the summary: quiet means nothing on a good run
+    code, shown = run_on_a_terminal("-q", "-f", "-i", samples, "-o", tmp_path / "o", "grayscale")
+    assert (code, shown) == (0, "")
+    # errors still show, one line each, with no bar around them (the terminal adds the \r)
+    (samples / "broken.jpg").write_bytes(b"plain text, not a JPEG")
+    code, shown = run_on_a_terminal("-q", "-f", "-i", samples, "-o", tmp_path / "o", "grayscale")
+    assert code == 1
+    assert (
+        shown
+        == f"Error: {samples / 'broken.jpg'}: not an image Pillow can read (looks like text)\r\n"
+    )
+
+
 def test_quiet_keeps_errors_only(cli, samples, tmp_path):
     result = cli("-i", samples, "-o", tmp_path / "o", "-q", "grayscale")
     assert (result.exit_code, result.stderr, result.stdout) == (0, "", "")

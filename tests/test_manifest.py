@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import tracemalloc
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SAMPLE_NAMES, SEED_STEPS
+from conftest import SAMPLE_NAMES, SAMPLES, SEED_STEPS
 from imgprep.manifest import CHECK, CURRENT, MANIFEST_NAME, STALE, Entry, Manifest, read_input
 from imgprep.pipeline import RunOptions, run
 from imgprep.steps import parse_steps
@@ -200,3 +201,48 @@ def test_an_output_costs_a_few_dozen_bytes_in_memory(tmp_path: Path) -> None:
     last_line = (tmp_path / MANIFEST_NAME).read_text().splitlines()[-1]
     assert manifest.get(f"d049/{count - 1:06d}_mirror.png") == Entry(*json.loads(last_line))
     manifest.close()
+
+
+def test_a_moved_or_linked_input_tree_is_current_and_a_renamed_file_is_rebuilt(
+    tmp_path: Path, samples: Path
+) -> None:
+    # the manifest names each input below the root it was found under, not by absolute path
+    tree = tmp_path / "data" / "valA"
+    shutil.copytree(samples, tree / "sub")
+    out = tmp_path / "out"
+
+    def rerun(source: Path) -> tuple[int, int]:
+        options = RunOptions(
+            output=out, steps=parse_steps("resize 64"), inputs=[str(source)], recursive=True
+        )
+        report = run(options)
+        return report.written, report.up_to_date
+
+    assert rerun(tree) == (len(SAMPLE_NAMES), 0)
+    names = sorted(row[1] for row in manifest_lines(out)[1:])
+    assert names == sorted(f"sub/{name}" for name in SAMPLE_NAMES)
+    moved = tree.rename(tmp_path / "data" / "valB")  # mv data/valA data/valB
+    assert rerun(moved) == (0, len(SAMPLE_NAMES))
+    (tmp_path / "mount").symlink_to(moved, target_is_directory=True)  # a link, another mount
+    assert rerun(tmp_path / "mount") == (0, len(SAMPLE_NAMES))
+    # another name in the tree is another input: its output is made from it, not trusted
+    (moved / "sub" / "hopper.jpg").rename(moved / "sub" / "grace.jpg")
+    assert rerun(moved) == (1, len(SAMPLE_NAMES) - 1)
+    assert "sub/grace.jpg" in {row[1] for row in manifest_lines(out)[1:]}
+
+
+def test_each_name_of_a_hard_linked_file_has_its_own_output_and_line(tmp_path: Path) -> None:
+    # cp -al and deduplicating stores make one file reachable by several names
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir()
+    shutil.copy2(SAMPLES / "hopper.jpg", data / "a" / "x.jpg")
+    os.link(data / "a" / "x.jpg", data / "b" / "x.jpg")
+    out = tmp_path / "out"
+    options = RunOptions(output=out, steps=parse_steps("grayscale"), inputs=[str(data)],
+                         recursive=True)  # fmt: skip
+    report = run(options)
+    assert (report.written, report.failed) == (2, 0)
+    assert sorted(row[0] for row in manifest_lines(out)[1:]) == ["a/x.jpg", "b/x.jpg"]
+    assert sorted(row[1] for row in manifest_lines(out)[1:]) == ["a/x.jpg", "b/x.jpg"]
+    assert run(options).up_to_date == 2

@@ -219,3 +219,34 @@ def test_a_preset_may_write_lossless_webp(cli, samples, tmp_path, monkeypatch):
         assert written.tobytes() == expected.tobytes()
     listed = cli("presets").stdout.splitlines()[1].split()
     assert listed == ["exact", "--format", "webp", "--lossless", "resize", "32x32"]
+
+
+def test_a_preset_may_keep_metadata_and_set_the_depth(cli, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[presets.archive]\nsteps = "resize 32"\nformat = "png"\nkeep_metadata = true\n'
+        'depth = "16"\n'
+    )
+    monkeypatch.setenv("IMGPREP_CONFIG", str(config))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    Image.new("L", (64, 64), 128).save(folder / "grey.jpg", exif=exif.tobytes())
+    out = tmp_path / "out"
+    result = cli("--preset", "archive", "-i", folder, "-o", out)
+    assert result.exit_code == 0, result
+    with Image.open(out / "grey.png") as image:
+        assert image.mode == "I;16"  # depth = "16"
+        assert image.getexif().get(0x010F) == "Canon"  # keep_metadata = true
+    # the command line still wins, and a bad depth is refused like one typed
+    result = cli("--preset", "archive", "--strip-metadata", "-i", folder, "-o", out)
+    assert result.exit_code == 0, result
+    with Image.open(out / "grey.png") as image:
+        assert 0x010F not in image.getexif()
+    config.write_text('[presets.archive]\ndepth = "12"\n')
+    result = cli("--preset", "archive", "-i", folder, "-o", out)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --depth must be one of 8, 16, keep, not '12'\n",
+    )

@@ -250,6 +250,24 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         negation="--strip-icc",
         default="--keep-icc",
     ),
+    GlobalOption(
+        "keep_metadata",
+        ("--keep-metadata",),
+        "Write the input's EXIF (camera, date, GPS; Orientation 1) and XMP into JPEG, PNG, "
+        "WebP and TIFF outputs, or none.",
+        negation="--strip-metadata",
+        default="--strip-metadata",
+    ),
+    GlobalOption(
+        "depth",
+        ("--depth",),
+        "Bits a sample: 8, 16 (grey, in PNG and TIFF), or keep each image's where the format "
+        "holds it.",
+        Kind.CHOICE,
+        "BITS",
+        choices=("8", "16", "keep"),
+        default="keep",
+    ),
     GlobalOption("fsync", ("--fsync",), "fsync each output before renaming it (power-loss safe)."),
     GlobalOption("version", ("--version",), "Print the version and exit."),
     GlobalOption("help", HELP_FLAGS, "Show this message and exit."),

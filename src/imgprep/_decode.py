@@ -39,6 +39,7 @@ from imgprep._damage import (
     warning_reason,
 )
 from imgprep._fs import StrPath, reason_for_os_error
+from imgprep._metadata import Metadata, read_metadata
 from imgprep._signatures import SIGNATURE_BYTES, has_image_signature
 from imgprep.errors import ImageTooLargeError, ImgprepError, InputError
 from imgprep.ops import auto_orient
@@ -96,7 +97,9 @@ class LoadedImage:
     stores, ``decoded_size`` the one the decoder gave (smaller after a JPEG draft), both in the
     stored axes (before EXIF orientation). ``warnings`` are short reasons, in the order met, for
     problems that did not stop the pixels coming out ("broken EXIF data dropped", "damaged EXIF
-    or TIFF tags skipped", ...): the caller reports them with the path.
+    or TIFF tags skipped", ...): the caller reports them with the path. ``metadata`` is the
+    EXIF and XMP to write with the outputs, read only when ``load_image`` is asked to keep them
+    (``None`` otherwise).
     """
 
     image: Image.Image
@@ -106,6 +109,7 @@ class LoadedImage:
     source_size: tuple[int, int]
     decoded_size: tuple[int, int]
     warnings: tuple[str, ...] = ()
+    metadata: Metadata | None = None
 
 
 _EXIF_ORIENTATION = 0x0112
@@ -347,6 +351,7 @@ def load_image(
     max_pixels: int | None = config.MAX_PIXELS,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None = None,
     allow_truncated: bool = False,
+    keep_metadata: bool = False,
 ) -> LoadedImage:
     """Read and decode one input; raise ``InputError(path, reason)`` for any bad file.
 
@@ -362,6 +367,8 @@ def load_image(
     switch, which is never flipped). Multi-frame files give their first frame; a layered PSD
     its composite image. Pillow's warnings about the file become ``LoadedImage.warnings``
     (never printed; for a file that fails they are dropped: the reason says enough).
+    ``keep_metadata``: also read the EXIF and XMP to write with the outputs
+    (``LoadedImage.metadata``; see ``_metadata``).
     """
     data, identity = _read_input_bytes(path)
     if not data:
@@ -369,7 +376,7 @@ def load_image(
     digest = hashlib.sha256(data).hexdigest()
     with _damage.pillow_guarded(max_pixels) as caught:
         try:
-            loaded = _decode(path, data, max_pixels, hint, allow_truncated)
+            loaded = _decode(path, data, max_pixels, hint, allow_truncated, keep_metadata)
         except (InputError, MemoryError, RecursionError):
             raise
         except _damage.TooLarge as error:
@@ -392,11 +399,12 @@ def _decode(
     max_pixels: int | None,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
     allow_truncated: bool,
+    keep_metadata: bool,
 ) -> LoadedImage:
     image = _open_checked(path, data, max_pixels, allow_truncated)
     format_name = image.format or "image"
     try:
-        return _decode_opened(path, data, image, hint, allow_truncated)
+        return _decode_opened(path, data, image, hint, allow_truncated, keep_metadata)
     except (InputError, _damage.TooLarge, ImgprepError, MemoryError, RecursionError):
         raise
     except Exception as error:
@@ -409,6 +417,7 @@ def _decode_opened(
     image: ImageFile.ImageFile,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
     allow_truncated: bool,
+    keep_metadata: bool = False,
 ) -> LoadedImage:
     """Decode an image whose header passed ``_open_checked``: upright, in a working mode."""
     width, height = image.size
@@ -426,6 +435,13 @@ def _decode_opened(
     if 0 in decoded_size:
         raise InputError(path, NO_SIZE)
     oriented, rewrite_warning = _turn_upright(image)
+    metadata = None
+    if keep_metadata:
+        metadata, unwritable = read_metadata(image, oriented)
+        if exif_warning or rewrite_warning:  # a block dropped as broken stays dropped
+            metadata = Metadata(None, metadata.xmp)
+        elif unwritable:  # only now written back: it had no orientation to remove
+            rewrite_warning = BROKEN_EXIF
     warnings = tuple(warning for warning in (exif_warning, rewrite_warning) if warning)
     return LoadedImage(
         image=_working_mode(oriented, profile),
@@ -435,6 +451,7 @@ def _decode_opened(
         source_size=(width, height),
         decoded_size=decoded_size,
         warnings=warnings,
+        metadata=metadata,
     )
 
 

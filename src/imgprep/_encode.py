@@ -8,19 +8,24 @@
 from __future__ import annotations
 
 import io
+import os
 from typing import IO, Any
 
 from PIL import Image
 
 from imgprep import config
-from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode, to_i16
+from imgprep._colour import icc_colour_space, profile_to_srgb, standard_mode
 from imgprep._discover import IMAGE_EXTENSIONS
 from imgprep._fs import StrPath, write_atomic, write_failure
-from imgprep.errors import UsageError
+from imgprep._metadata import Metadata, in_srgb, misfit, save_options
+from imgprep.errors import OutputError, UsageError
+from imgprep.ops import DEEP_MODES, to_depth
 from imgprep.png import save_png
 
 __all__ = [
+    "DEPTHS",
     "OUTPUT_FORMATS",
+    "SIXTEEN_BIT_FORMATS",
     "check_format_available",
     "format_of_suffix",
     "output_format",
@@ -126,32 +131,12 @@ def _flatten(image: Image.Image, background: str = "white") -> Image.Image:
     return base.convert("RGB")
 
 
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """16-bit and 32-bit grey to 8-bit ``L``: 0..65535 maps onto 0..255; F is 0..255 clipped."""
-    if image.mode == "F":
-        return image.convert("L")  # Pillow's convention: F values are on the 8-bit scale
-    # I;16 and I hold 16-bit samples (Pillow decodes 16-bit files to them); higher values clip
-    wide = image.convert("I")
-    return wide.point(lambda value: value / 257).convert("L")
-
-
-def _to_16bit(image: Image.Image) -> Image.Image:
-    """``I`` (clipped to 0..65535) or ``F`` (0..255 scale, stretched by 257) to ``I;16``."""
-    if image.mode == "F":
-        image = image.point(lambda value: value * 257).convert("I")
-    return image.convert("I;16")  # Pillow clips I to 0..65535 here
-
-
 def _grey_or_colour(image: Image.Image, *, alpha: bool, bits16: bool) -> Image.Image:
     """Any mode to one of L/LA/RGB/RGBA (and I;16 when ``bits16``), keeping grey as grey."""
-    mode = image.mode
-    # Wide grey is kept from standard_mode on purpose: an 8-bit format scales the samples
-    # (0..65535 -> 0..255) from the wide values, and Pillow converts I;16B, I;16L and I;16N to
-    # I;16 through L (clipping at 255), so those go through I (to_i16).
-    if mode in ("I", "F") or mode.startswith("I;16"):
-        if bits16:
-            return to_i16(image) if mode.startswith("I;16") else _to_16bit(image)
-        return _to_8bit(image)
+    # Deep grey is kept from standard_mode on purpose: an 8-bit format scales the samples from
+    # the deep values (to_depth's rule), never from an 8-bit copy.
+    if image.mode in DEEP_MODES:
+        return to_depth(image, 16 if bits16 else 8)
     image = standard_mode(image)  # now L, LA, RGB or RGBA
     if image.mode in ("LA", "RGBA") and not alpha:
         flat = _flatten(image)
@@ -181,8 +166,29 @@ _FORMAT_MODES: dict[str, tuple[frozenset[str], bool, bool, bool]] = {
 _OTHER_FORMAT_MODES = (frozenset({"L", "RGB", "RGBA"}), True, False, True)
 
 
-def _adapt_mode(image: Image.Image, format_name: str) -> Image.Image:
-    """The image in a mode ``format_name`` can hold; see ``save_image`` for the table."""
+DEPTHS = ("8", "16", "keep")
+"""``--depth`` choices: 8 or 16 bits a sample, or each image's own where the format holds it."""
+
+SIXTEEN_BIT_FORMATS = frozenset(name for name, modes in _FORMAT_MODES.items() if modes[2])
+"""The Pillow formats imgprep writes 16-bit grey in (PNG, TIFF, JPEG 2000)."""
+_SIXTEEN_BIT_SOURCES = (DEEP_MODES - {"I;16"}) | {"1", "L"}  # what --depth 16 widens
+
+
+def _with_depth(image: Image.Image, format_name: str, depth: str) -> Image.Image:
+    """``image`` at the ``--depth`` asked for, before the format's own adaptation: 8 makes deep
+    grey and bilevel 8-bit; 16 makes grey 16-bit where the format holds it (colour and alpha
+    stay 8-bit: Pillow has no deeper modes for them)."""
+    mode = image.mode
+    if depth == "8" and (mode in DEEP_MODES or mode == "1"):
+        return to_depth(image, 8)
+    if depth == "16" and format_name in SIXTEEN_BIT_FORMATS and mode in _SIXTEEN_BIT_SOURCES:
+        return to_depth(image, 16)
+    return image
+
+
+def _adapt_mode(image: Image.Image, format_name: str, depth: str = "keep") -> Image.Image:
+    """The image in a mode ``format_name`` can hold, at ``depth``; see ``save_image``."""
+    image = _with_depth(image, format_name, depth)
     kept, alpha, bits16, grey = _FORMAT_MODES.get(format_name, _OTHER_FORMAT_MODES)
     if image.mode in kept:
         return image
@@ -247,6 +253,8 @@ def save_image(
     optimize: bool = False,
     icc_profile: bytes | None = None,
     embed_icc: bool = True,
+    metadata: Metadata | None = None,
+    depth: str = "keep",
     fsync: bool = False,
     lossless: bool = False,
 ) -> tuple[int, int]:
@@ -265,9 +273,9 @@ def save_image(
     format    kept as is                       otherwise
     ========  ===============================  ==================================================
     JPEG      L, RGB, CMYK                     alpha composited over white (LA->L, RGBA/PA->RGB);
-                                               I;16/I scaled 0..65535 -> L 0..255; F clipped to L;
+                                               I;16/I/F -> L by ``ops.to_depth``;
                                                1 -> L; P, YCbCr, LAB, HSV -> RGB
-    PNG       1, L, LA, RGB, RGBA, P, I;16     I clipped to I;16; F (0..255 scale) x257 -> I;16;
+    PNG       1, L, LA, RGB, RGBA, P, I;16     I and F -> I;16 by ``ops.to_depth``;
                                                PA -> RGBA; CMYK, YCbCr, LAB, HSV -> RGB
     WEBP      RGB, RGBA                        grey -> RGB, grey+alpha -> RGBA; 16-bit scaled
     TIFF      1, L, LA, RGB, RGBA, CMYK, P,    PA -> RGBA; YCbCr, LAB, HSV -> RGB
@@ -277,6 +285,14 @@ def save_image(
     PPM       1, L, RGB                        alpha composited over white; 16-bit scaled
     others    see ``_FORMAT_MODES``            8-bit grey or RGB, alpha kept where supported
     ========  ===============================  ==================================================
+
+    ``depth`` (``--depth``) comes first: ``"8"`` makes deep grey (I;16, I, F) and 1 8-bit L,
+    ``"16"`` makes grey I;16 in the formats that hold it (``SIXTEEN_BIT_FORMATS``; colour and
+    alpha stay 8-bit), ``"keep"`` leaves the table above to decide.
+
+    ``metadata`` (``--keep-metadata``) is written as ``_metadata.save_options`` says (JPEG,
+    PNG, WebP, TIFF; other formats cannot carry it); without it the output has no EXIF or XMP.
+    When the colours are converted to sRGB (below), its EXIF ColorSpace is set to sRGB.
 
     ICC: only the ``icc_profile`` argument counts (a profile in ``image.info`` is ignored). It
     is attached only when its colour space (header bytes 16..20) matches both the given and the
@@ -298,8 +314,14 @@ def save_image(
     ``ENCODE_IN_MEMORY_MAX_BYTES`` of pixels are encoded in memory first and written with one
     call; larger ones are streamed to the temporary file.
     """
-    adapted = _adapt_mode(image, format)
-    adapted, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
+    misfit_reason = misfit(format, metadata)
+    if misfit_reason is not None:
+        raise OutputError(f"{os.fspath(path)}: {misfit_reason}")
+    adapted = _adapt_mode(image, format, depth)
+    coloured, profile = _with_profile(image.mode, adapted, format, icc_profile, embed_icc)
+    if coloured is not adapted:  # converted to sRGB: the EXIF must not say otherwise
+        metadata = in_srgb(metadata)
+    adapted = coloured
     options: dict[str, Any] = {}
     if quality is not None and format in ("JPEG", "WEBP", "AVIF"):
         options["quality"] = quality  # lossless WebP: the effort spent compressing
@@ -317,6 +339,9 @@ def save_image(
     # Always explicit: PNG and TIFF would otherwise fall back to image.info["icc_profile"],
     # and only the icc_profile argument decides (the pipeline passes None for --strip-icc).
     options["icc_profile"] = profile
+    compressed = options.get("compression", "raw") != "raw"  # TIFF: through libtiff
+    # nothing unless asked: no EXIF, no XMP
+    options.update(save_options(format, metadata, tiff_compressed=compressed))
 
     def write(stream: IO[bytes]) -> None:
         if format == "PNG":

@@ -53,6 +53,7 @@ class _Decoded:
     digest: str
     full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
     drawn: dict[str, object] | None = None  # what random steps before augment drew
+    metadata: files.Metadata | None = None  # EXIF and XMP, with --keep-metadata
 
 
 def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
@@ -228,14 +229,22 @@ class _Work:
                 max_pixels=self.options.max_pixels,
                 hint=self.hint,
                 allow_truncated=self.options.allow_truncated,
+                keep_metadata=self.options.keep_metadata,
             )
             name = input_name(self.inputs.relative_text(index))
             draws = Draws(self.options.seed, name, INPUT_STAGE)
             image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded), draws)
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
-        drawn = draws.drawn or None
-        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full, drawn)
+        return _Decoded(
+            image,
+            loaded.icc_profile,
+            loaded.identity,
+            loaded.digest,
+            full,
+            drawn=draws.drawn or None,
+            metadata=loaded.metadata,
+        )
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
         index = self.stale[position]
@@ -309,6 +318,8 @@ def _produce(
             optimize=options.optimize,
             icc_profile=source.icc_profile,
             embed_icc=options.keep_icc,
+            metadata=source.metadata,
+            depth=options.depth,
             fsync=options.fsync,
             lossless=options.lossless,
         )

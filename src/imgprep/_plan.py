@@ -94,6 +94,11 @@ class Plan:
             self._common.append(["draws", DRAWS_VERSION, options.seed])
         if options.lossless:
             self._common.append("lossless")
+        # Only when asked for, so that the recipes of runs without them stay what they were
+        if options.keep_metadata:
+            self._common.append("keep_metadata")
+        if options.depth != "keep":
+            self._common.append(f"depth {options.depth}")
         self._recipes: dict[tuple[str, str], list[str]] = {}  # (format, ext) -> per variant
         self._formats: dict[str, tuple[str, str]] = {}  # input suffix -> (format, extension)
         self._key_folders: dict[str, str] = {}  # relative folder -> its key prefix ("a/b/")

@@ -47,6 +47,8 @@ class RunOptions:
     in_place: bool = False
     allow_truncated: bool = False
     keep_icc: bool = True
+    keep_metadata: bool = False  # EXIF (Orientation 1) and XMP written with the outputs
+    depth: str = "keep"  # "8", "16" or "keep": bits a sample of the outputs (see _encode)
     fsync: bool = False
     limit: int | None = None  # only the first N inputs, in the run's order (None: all)
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order
@@ -72,6 +74,7 @@ class RunOptions:
             raise UsageError(f"buffer must be at least 1, not {self.buffer}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise UsageError(f"max pixels must be positive, not {self.max_pixels}")
+        _check_depth(self.depth, canonical_format(self.format))
         fields = _template_fields(self.name)
         unknown = sorted(fields - set(NAME_FIELDS))
         if unknown:
@@ -149,4 +152,17 @@ def _check_literal_extension(template: str, format: str) -> None:
         raise UsageError(
             f"--name {template!r} names every output {suffix}, but --format {format} writes "
             f"{OUTPUT_FORMATS[format][0]} data: {advice}"
+        )
+
+
+def _check_depth(depth: str, format: str) -> None:
+    """Refuse a depth no output of the run could have (``--depth 16 --format jpeg``)."""
+    from imgprep.files import DEPTHS, OUTPUT_FORMATS, SIXTEEN_BIT_FORMATS  # Pillow's names
+
+    if depth not in DEPTHS:
+        raise UsageError(f"--depth must be one of {', '.join(DEPTHS)}, not {depth!r}")
+    if depth == "16" and format != "same" and OUTPUT_FORMATS[format][0] not in SIXTEEN_BIT_FORMATS:
+        raise UsageError(
+            f"--depth 16 cannot be written as --format {format}, which holds 8 bits a sample: "
+            "use --format png or tiff, or --depth 8"
         )

@@ -98,6 +98,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
 PRESET_TYPES: dict[str, tuple[type, ...]] = {
     **_TYPES,
     "keep_icc": (bool,),
+    "keep_metadata": (bool,),
+    "depth": (str,),  # "8", "16" or "keep", as on the command line
     "seed": (int,),
     "lossless": (bool,),
 }

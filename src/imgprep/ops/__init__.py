@@ -63,7 +63,7 @@ from imgprep.ops._common import (
     check_color,
     parse_size,
 )
-from imgprep.ops._convert import CONVERT_MODES, convert
+from imgprep.ops._convert import CONVERT_MODES, DEEP_MODES, convert, to_depth
 from imgprep.ops._detail import blur, sharpen
 from imgprep.ops._geometry import (
     RESAMPLING_FILTERS,
@@ -79,6 +79,7 @@ from imgprep.ops._tone import autocontrast, check_cutoff, equalize, grayscale, n
 
 __all__ = [
     "CONVERT_MODES",
+    "DEEP_MODES",
     "GRAVITIES",
     "JITTER_ADJUSTMENTS",
     "RESAMPLING_FILTERS",
@@ -122,6 +123,7 @@ __all__ = [
     "saturation",
     "scaled_size",
     "sharpen",
+    "to_depth",
     "trim",
     "trim_box",
 ]
