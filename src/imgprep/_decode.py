@@ -96,7 +96,8 @@ class LoadedImage:
     stores, ``decoded_size`` the one the decoder gave (smaller after a JPEG draft), both in the
     stored axes (before EXIF orientation). ``warnings`` are short reasons, in the order met, for
     problems that did not stop the pixels coming out ("broken EXIF data dropped", "damaged EXIF
-    or TIFF tags skipped", ...): the caller reports them with the path.
+    or TIFF tags skipped", ...): the caller reports them with the path. ``orientation`` is the
+    EXIF orientation that was applied (1..8; 1 when there was none).
     """
 
     image: Image.Image
@@ -106,6 +107,7 @@ class LoadedImage:
     source_size: tuple[int, int]
     decoded_size: tuple[int, int]
     warnings: tuple[str, ...] = ()
+    orientation: int = 1
 
 
 _EXIF_ORIENTATION = 0x0112
@@ -435,6 +437,7 @@ def _decode_opened(
         source_size=(width, height),
         decoded_size=decoded_size,
         warnings=warnings,
+        orientation=orientation,
     )
 
 

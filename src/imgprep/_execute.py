@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from imgprep import files
+from imgprep._discover import InputList
 from imgprep._plan import Job, Plan, split_at_augment
-from imgprep._records import OutputRecord, Report, Status
+from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
 from imgprep._uptodate import UpToDate, input_name, up_to_date
@@ -51,6 +53,10 @@ class _Decoded:
     identity: tuple[int, int]
     digest: str
     full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
+    warnings: tuple[str, ...] = ()
+    stored_size: tuple[int, int] = (0, 0)  # for a report: the size the file stores,
+    orientation: int = 1  # the EXIF orientation applied,
+    scale: float = 1.0  # and the decoder's reduction
 
 
 def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
@@ -76,19 +82,24 @@ def execute(
     on_record: Callable[[OutputRecord], None] | None,
     on_failure: Callable[[str, str], None] | None = None,
     fresh: UpToDate | None = None,
+    *,
+    on_warning: Callable[[str, str], None] | None = None,
+    details: bool = False,
 ) -> None:
     """Decode, transform and write every planned output that is not up to date (``fresh``,
     judged here when not given); records go into ``report``.
 
-    ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once, both
-    from the calling thread, in plan order. Without ``on_record`` the outputs already up to
-    date are only counted: no record is made for them."""
+    ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once,
+    ``on_warning(input, reason)`` each warning of an input's decode once, all from the calling
+    thread, in plan order. Without ``on_record`` the outputs already up to date are only
+    counted: no record is made for them. ``details``: records carry their ``Details``."""
     if fresh is None:
         fresh = up_to_date(plan, manifest, force=options.force)
-    work = _Work(options, plan, manifest, fresh)
+    work = _Work(options, plan, manifest, fresh, details)
     workers = options.workers or default_workers()
     buffer = options.buffer or 2 * workers
     take = _Taker(options, plan, report, on_record, on_failure)
+    take.on_warning, take.details = on_warning, details
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
             with prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results:
@@ -123,6 +134,8 @@ class _Taker:
     ) -> None:
         self.options, self.plan, self.report = options, plan, report
         self.on_record, self.on_failure = on_record, on_failure
+        self.on_warning: Callable[[str, str], None] | None = None
+        self.details = False  # up-to-date records carry what is known without decoding
         self.next_input = 0  # inputs before this one are counted
 
     def __call__(self, group: Sequence[OutputRecord]) -> None:
@@ -140,6 +153,10 @@ class _Taker:
             for record in group
             if self.options.in_place and _replaced_its_input(record)
         )
+        if self.on_warning is not None:
+            # an input's outputs share its decode, so its warnings: each is said once
+            for reason in dict.fromkeys(w for record in group for w in record.warnings):
+                self.on_warning(str(group[0].input), reason)
         for record, first_failure in zip(group, first_failures, strict=True):
             if first_failure and self.on_failure is not None:
                 self.on_failure(str(record.input), record.reason or "failed")
@@ -159,14 +176,28 @@ class _Taker:
         inputs, output = self.plan.inputs, self.options.output
         for index in range(start, stop):
             path = inputs.path_text(index)
-            self._count(
-                [
-                    OutputRecord(
-                        path, job.path(output), Status.UP_TO_DATE, None, job.variant.suffix
-                    )
-                    for job in self.plan.jobs(index)
-                ]
-            )
+            size = _input_bytes(inputs, index) if self.details else None
+            records = []
+            for job in self.plan.jobs(index):
+                written = job.path(output)
+                facts = _up_to_date_details(size, written) if self.details else None
+                suffix = job.variant.suffix
+                records.append(
+                    OutputRecord(path, written, Status.UP_TO_DATE, None, suffix, details=facts)
+                )
+            self._count(records)
+
+
+def _input_bytes(inputs: InputList, index: int) -> int | None:
+    """An input's size from the walk that found it (a stat when it has none)."""
+    identity = inputs.identity(index) or files.file_identity(inputs.path_text(index))
+    return None if identity is None else identity[0]
+
+
+def _up_to_date_details(input_bytes: int | None, output: str) -> Details:
+    """What a report can say about an output already up to date without decoding anything."""
+    written = files.file_identity(output)
+    return Details(input_bytes=input_bytes, output_bytes=None if written is None else written[0])
 
 
 def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
@@ -185,8 +216,16 @@ class _Work:
     left (``fresh.stale_inputs``): its positions index that array. ``decode``, ``produce`` and
     ``finish`` run in worker threads."""
 
-    def __init__(self, options: RunOptions, plan: Plan, manifest: Manifest, fresh: UpToDate):
+    def __init__(
+        self,
+        options: RunOptions,
+        plan: Plan,
+        manifest: Manifest,
+        fresh: UpToDate,
+        details: bool = False,
+    ) -> None:
         self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
+        self.details = details  # time each output and give its records their Details
         self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
         self.hint = decode_hint(options.steps)
         self.inputs = plan.inputs  # read as text: no Path objects per image
@@ -230,9 +269,21 @@ class _Work:
             image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded))
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
-        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+        stored, decoded = loaded.source_size, loaded.decoded_size
+        return _Decoded(
+            image,
+            loaded.icc_profile,
+            loaded.identity,
+            loaded.digest,
+            full,
+            loaded.warnings,
+            stored,
+            loaded.orientation,
+            decoded[0] / stored[0] if stored[0] else 1.0,
+        )
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
+        started = time.perf_counter() if self.details else 0.0
         index = self.stale[position]
         job = self.plan.job(index, variant_index)
         path = self.inputs.path_text(index)
@@ -240,9 +291,17 @@ class _Work:
         verdict = self.fresh.verdict(index, variant_index)
         if verdict == CURRENT or (verdict == CHECK and self._same_bytes(position, job, source)):
             output = job.path(self.options.output)
-            return OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
-        decoded = self.decoded[position]  # decodes now, unless another variant already did
-        return _produce(self.options, self.manifest, job, source, decoded, self.after_augment)
+            record = OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
+            decoded = None
+        else:
+            decoded = self.decoded[position]  # decodes now, unless another variant already did
+            record = _produce(
+                self.options, self.manifest, job, source, decoded, self.after_augment, self.details
+            )
+        if not self.details:
+            return record
+        seconds = time.perf_counter() - started
+        return _with_details(record, decoded, _input_bytes(self.inputs, index), seconds)
 
     def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
         """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""
@@ -255,6 +314,40 @@ class _Work:
         self.finished[position] = group
         self.read.pop(position, None)
         return group
+
+
+def _with_details(
+    record: OutputRecord,
+    decoded: _Decoded | _Failed | None,
+    input_bytes: int | None,
+    seconds: float,
+) -> OutputRecord:
+    """``record`` with its ``Details`` completed: the input's facts, from its decode when there
+    was one (an output found up to date is not decoded: its file's bytes are all that is
+    known), and the worker's time for it."""
+    made = record.details
+    if made is None and record.status is Status.UP_TO_DATE and record.output is not None:
+        made = _up_to_date_details(input_bytes, os.fspath(record.output))
+    made = made or Details()
+    facts = replace(made, input_bytes=input_bytes, seconds=seconds)
+    if isinstance(decoded, _Decoded):
+        facts = replace(
+            facts,
+            input_bytes=decoded.identity[0],
+            input_size=decoded.stored_size,
+            orientation=decoded.orientation,
+            decode_scale=decoded.scale,
+        )
+    return OutputRecord(
+        record.input,
+        record.output,
+        record.status,
+        record.reason,
+        record.variant,
+        record.warnings,
+        record.drawn,
+        facts,
+    )
 
 
 def failure_reason(error: Exception) -> str:
@@ -281,12 +374,15 @@ def _produce(
     file: _Source,
     source: _Decoded | _Failed,
     after_augment: Sequence[Step],
+    details: bool = False,
 ) -> OutputRecord:
-    """One output that is not up to date: transform its input's decode and write it."""
+    """One output that is not up to date: transform its input's decode and write it
+    (``details``: the record says what was written)."""
     suffix = job.variant.suffix
     path = job.path(options.output)
     if isinstance(source, _Failed):
         return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
+    warned = source.warnings
     try:
         image, full = source.image, source.full_size
         if job.variant.op is not None:
@@ -307,8 +403,10 @@ def _produce(
         )
         manifest.record(_entry(job, file.name, source.identity, source.digest, written))
     except Exception as error:  # this output's failure, whatever raised it
-        return OutputRecord(file.path, None, Status.FAILED, failure_reason(error), suffix)
-    return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix)
+        reason = failure_reason(error)
+        return OutputRecord(file.path, None, Status.FAILED, reason, suffix, warned)
+    made = Details(output_bytes=written[0], output_size=image.size) if details else None
+    return OutputRecord(file.path, path, Status.WRITTEN, None, suffix, warned, details=made)
 
 
 def _replaced_its_input(record: OutputRecord) -> bool:
