@@ -212,7 +212,7 @@ def test_prune_holds_back_when_an_input_path_could_not_be_read(cli, samples, tmp
     assert result.exit_code == 1  # the broken link is a failed input
     assert (out / "rocket.jpg").is_file()
     assert any(
-        line.startswith(f"Warning: not pruned: 1 input path(s) could not be read")
+        line.startswith("Warning: not pruned: 1 input path(s) could not be read")
         for line in result.stderr.splitlines()
     )
 

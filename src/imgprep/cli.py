@@ -181,7 +181,7 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
     def on_start(total: int) -> None:
         nonlocal bar
         planning.close()
-        if show_progress:
+        if show_progress and not options.dry_run:  # a dry run lists: no output is made
             from tqdm import tqdm
 
             bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
