@@ -24,7 +24,7 @@ import functools
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgprep import files
@@ -54,9 +54,7 @@ class _Decoded:
     digest: str
     full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
     warnings: tuple[str, ...] = ()
-    stored_size: tuple[int, int] = (0, 0)  # for a report: the size the file stores,
-    orientation: int = 1  # the EXIF orientation applied,
-    scale: float = 1.0  # and the decoder's reduction
+    facts: Details | None = None  # for a report: the input's sizes, orientation, decode scale
 
 
 def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
@@ -176,11 +174,11 @@ class _Taker:
         inputs, output = self.plan.inputs, self.options.output
         for index in range(start, stop):
             path = inputs.path_text(index)
-            size = _input_bytes(inputs, index) if self.details else None
+            size = Details(input_bytes=_input_bytes(inputs, index))
             records = []
             for job in self.plan.jobs(index):
                 written = job.path(output)
-                facts = _up_to_date_details(size, written) if self.details else None
+                facts = Details.of_output(written).merged(size) if self.details else None
                 suffix = job.variant.suffix
                 records.append(
                     OutputRecord(path, written, Status.UP_TO_DATE, None, suffix, details=facts)
@@ -192,12 +190,6 @@ def _input_bytes(inputs: InputList, index: int) -> int | None:
     """An input's size from the walk that found it (a stat when it has none)."""
     identity = inputs.identity(index) or files.file_identity(inputs.path_text(index))
     return None if identity is None else identity[0]
-
-
-def _up_to_date_details(input_bytes: int | None, output: str) -> Details:
-    """What a report can say about an output already up to date without decoding anything."""
-    written = files.file_identity(output)
-    return Details(input_bytes=input_bytes, output_bytes=None if written is None else written[0])
 
 
 def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
@@ -269,17 +261,9 @@ class _Work:
             image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded))
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
-        stored, decoded = loaded.source_size, loaded.decoded_size
+        facts = _input_facts(loaded) if self.details else None
         return _Decoded(
-            image,
-            loaded.icc_profile,
-            loaded.identity,
-            loaded.digest,
-            full,
-            loaded.warnings,
-            stored,
-            loaded.orientation,
-            decoded[0] / stored[0] if stored[0] else 1.0,
+            image, loaded.icc_profile, loaded.identity, loaded.digest, full, loaded.warnings, facts
         )
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
@@ -300,8 +284,21 @@ class _Work:
             )
         if not self.details:
             return record
-        seconds = time.perf_counter() - started
-        return _with_details(record, decoded, _input_bytes(self.inputs, index), seconds)
+        return self._detailed(record, job, decoded, time.perf_counter() - started)
+
+    def _detailed(
+        self, record: OutputRecord, job: Job, decoded: _Decoded | _Failed | None, seconds: float
+    ) -> OutputRecord:
+        """``record`` with its ``Details``: an output up to date only gives its file's bytes
+        and its input's (nothing was decoded), the others the decode's facts and the time."""
+        size = Details(_input_bytes(self.inputs, job.index))
+        if record.status is Status.UP_TO_DATE:
+            output = Details.of_output(job.path(self.options.output))
+            return record.with_details(output.merged(size))
+        known = size.merged(Details(seconds=seconds))
+        if isinstance(decoded, _Decoded) and decoded.facts is not None:
+            known = known.merged(decoded.facts)  # the bytes decoded, with their sizes
+        return record.with_details((record.details or Details()).merged(known))
 
     def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
         """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""
@@ -316,37 +313,14 @@ class _Work:
         return group
 
 
-def _with_details(
-    record: OutputRecord,
-    decoded: _Decoded | _Failed | None,
-    input_bytes: int | None,
-    seconds: float,
-) -> OutputRecord:
-    """``record`` with its ``Details`` completed: the input's facts, from its decode when there
-    was one (an output found up to date is not decoded: its file's bytes are all that is
-    known), and the worker's time for it."""
-    made = record.details
-    if made is None and record.status is Status.UP_TO_DATE and record.output is not None:
-        made = _up_to_date_details(input_bytes, os.fspath(record.output))
-    made = made or Details()
-    facts = replace(made, input_bytes=input_bytes, seconds=seconds)
-    if isinstance(decoded, _Decoded):
-        facts = replace(
-            facts,
-            input_bytes=decoded.identity[0],
-            input_size=decoded.stored_size,
-            orientation=decoded.orientation,
-            decode_scale=decoded.scale,
-        )
-    return OutputRecord(
-        record.input,
-        record.output,
-        record.status,
-        record.reason,
-        record.variant,
-        record.warnings,
-        record.drawn,
-        facts,
+def _input_facts(loaded: files.LoadedImage) -> Details:
+    """What a report says about a decoded input."""
+    stored, decoded = loaded.source_size, loaded.decoded_size
+    return Details(
+        input_bytes=loaded.identity[0],
+        input_size=stored,
+        orientation=loaded.orientation,
+        decode_scale=decoded[0] / stored[0] if stored[0] else 1.0,
     )
 
 

@@ -9,10 +9,10 @@ cron run over many files keeps nothing per output.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
-from imgprep._fs import StrPath
+from imgprep._fs import StrPath, file_identity
 
 __all__ = ["Details", "OutputRecord", "Report", "Status"]
 
@@ -40,6 +40,17 @@ class Details:
     orientation: int | None = None
     decode_scale: float | None = None
     seconds: float | None = None
+
+    def merged(self, other: Details) -> Details:
+        """These details with every field ``other`` knows taken from it."""
+        pairs = zip(astuple(self), astuple(other), strict=True)
+        return Details(*(mine if theirs is None else theirs for mine, theirs in pairs))
+
+    @classmethod
+    def of_output(cls, path: StrPath) -> Details:
+        """What is known of an output file without reading it: its bytes (a stat)."""
+        identity = file_identity(path)
+        return cls(output_bytes=None if identity is None else identity[0])
 
 
 class OutputRecord:
@@ -108,6 +119,11 @@ class OutputRecord:
     @property
     def output_text(self) -> str | None:
         return None if self._output is None else str(self._output)
+
+    def with_details(self, details: Details) -> OutputRecord:
+        """This record with ``details``."""
+        fields = (self.reason, self.variant, self.warnings, self.drawn)
+        return OutputRecord(self._input, self._output, self.status, *fields, details=details)
 
     @property
     def failed(self) -> bool:

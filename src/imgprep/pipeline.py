@@ -5,7 +5,8 @@ checked before anything is written), decides which outputs are up to date (``_up
 then executes the lazy pipeline in a thread pool for the others (``_execute``), and returns a
 ``Report``. Shrink-on-load (``_shrink.decode_hint``) reads the
 steps' effects to let the JPEG decoder reduce or go grey. This module is the public face:
-``RunOptions``, ``run``, ``Report``, ``OutputRecord`` and ``Status``.
+``RunOptions``, ``run``, ``Report``, ``OutputRecord`` (its ``Details`` with ``details=True``)
+and ``Status``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from imgprep import _dryrun, _fs, _prune, files
 from imgprep._execute import execute
 from imgprep._plan import Plan, gather_inputs, plan_outputs
-from imgprep._records import OutputRecord, Report, Status
+from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._select import select_inputs
 from imgprep._shrink import decode_hint
@@ -27,6 +28,7 @@ from imgprep.errors import UsageError
 from imgprep.manifest import Manifest
 
 __all__ = [
+    "Details",
     "OutputRecord",
     "Plan",
     "Report",
