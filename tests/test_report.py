@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -253,3 +254,18 @@ def test_a_record_with_drawn_parameters_reports_them():
     record = OutputRecord("in/a.jpg", "out/a.png", Status.WRITTEN, drawn=drawn)
     assert record.drawn == drawn and record_object(record)["drawn"] == {"angle": 12.5}
     assert "drawn" not in record_object(OutputRecord("in/a.jpg", "out/a.png", Status.WRITTEN))
+
+
+def test_warnings_and_errors_are_never_glued_to_the_progress_bar(cli, tmp_path):
+    folder = noisy_inputs(tmp_path / "noisy")
+    result = cli("--progress", "-v", "-i", folder, "-o", tmp_path / "out", "grayscale")
+    said = []
+    for line in result.stderr.split("\n")[:-1]:
+        last = line.split("\r")[-1]  # what is left on the terminal line after the bar's redraws
+        if re.fullmatch(r"\s*\d+%\|.*\]\s*", last):
+            continue  # the bar itself, and nothing after it
+        said.append(last)
+    prefixes = (*STDERR_PREFIXES, "WRITTEN ", "FAILED ")
+    assert said and all(line.startswith(prefixes) for line in said), said
+    assert sum(line.startswith("Warning: ") for line in said) == 2
+    assert sum(line.startswith("WRITTEN ") for line in said) == 3
