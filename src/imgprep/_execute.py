@@ -174,11 +174,13 @@ class _Taker:
         inputs, output = self.plan.inputs, self.options.output
         for index in range(start, stop):
             path = inputs.path_text(index)
-            size = Details(input_bytes=_input_bytes(inputs, index))
+            size = _input_bytes(inputs, index) if self.details else None
             records = []
             for job in self.plan.jobs(index):
                 written = job.path(output)
-                facts = Details.of_output(written).merged(size) if self.details else None
+                facts = None
+                if self.details:
+                    facts = Details.joined(None, Details.of_output(written), input_bytes=size)
                 suffix = job.variant.suffix
                 records.append(
                     OutputRecord(path, written, Status.UP_TO_DATE, None, suffix, details=facts)
@@ -291,14 +293,14 @@ class _Work:
     ) -> OutputRecord:
         """``record`` with its ``Details``: an output up to date only gives its file's bytes
         and its input's (nothing was decoded), the others the decode's facts and the time."""
-        size = Details(_input_bytes(self.inputs, job.index))
         if record.status is Status.UP_TO_DATE:
             output = Details.of_output(job.path(self.options.output))
-            return record.with_details(output.merged(size))
-        known = size.merged(Details(seconds=seconds))
-        if isinstance(decoded, _Decoded) and decoded.facts is not None:
-            known = known.merged(decoded.facts)  # the bytes decoded, with their sizes
-        return record.with_details((record.details or Details()).merged(known))
+            size = _input_bytes(self.inputs, job.index)
+            return record.with_details(Details.joined(None, output, input_bytes=size))
+        source = decoded.facts if isinstance(decoded, _Decoded) else None
+        size = None if source is not None else _input_bytes(self.inputs, job.index)
+        joined = Details.joined(source, record.details, input_bytes=size, seconds=seconds)
+        return record.with_details(joined)
 
     def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
         """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""

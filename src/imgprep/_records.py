@@ -9,7 +9,7 @@ cron run over many files keeps nothing per output.
 from __future__ import annotations
 
 import enum
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgprep._fs import StrPath, file_identity
@@ -41,16 +41,38 @@ class Details:
     decode_scale: float | None = None
     seconds: float | None = None
 
-    def merged(self, other: Details) -> Details:
-        """These details with every field ``other`` knows taken from it."""
-        pairs = zip(astuple(self), astuple(other), strict=True)
-        return Details(*(mine if theirs is None else theirs for mine, theirs in pairs))
+    @classmethod
+    def joined(
+        cls,
+        source: Details | None,
+        written: Details | None,
+        *,
+        input_bytes: int | None = None,
+        seconds: float | None = None,
+    ) -> Details:
+        """One output's details from its input's side (``source``: what the decode found) and
+        its output's (``written``: what was written); ``input_bytes`` when ``source`` has none.
+        Built field by field: this runs for every output of a reported run."""
+        have = source or _UNKNOWN
+        out = written or _UNKNOWN
+        return cls(
+            input_bytes=input_bytes if have.input_bytes is None else have.input_bytes,
+            output_bytes=out.output_bytes,
+            input_size=have.input_size,
+            output_size=out.output_size,
+            orientation=have.orientation,
+            decode_scale=have.decode_scale,
+            seconds=seconds,
+        )
 
     @classmethod
     def of_output(cls, path: StrPath) -> Details:
         """What is known of an output file without reading it: its bytes (a stat)."""
         identity = file_identity(path)
         return cls(output_bytes=None if identity is None else identity[0])
+
+
+_UNKNOWN = Details()
 
 
 class OutputRecord:
