@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -150,7 +151,8 @@ def test_prune_removes_exactly_the_orphaned_outputs_and_nothing_a_user_put_there
     (samples / "camera.png").unlink()  # its two outputs are orphans now
     chain = SEED[: SEED.index("augment")]  # no augment: every _mirror output is an orphan
 
-    dry = cli("-n", "--prune", "-i", samples, "-o", out, *chain)
+    report = tmp_path / "dry.jsonl"
+    dry = cli("-n", "--prune", "--report", report, "-i", samples, "-o", out, *chain)
     would = sorted(Path(o).name for w, _, o in listing(dry.stdout) if w == "WOULD-PRUNE")
     expected = sorted(
         ["camera.png", "camera_mirror.png"]
@@ -158,6 +160,8 @@ def test_prune_removes_exactly_the_orphaned_outputs_and_nothing_a_user_put_there
     )
     assert would == expected
     assert files_below(out) >= set(expected)  # the dry run removed nothing
+    summary = json.loads(report.read_text().splitlines()[-1])
+    assert summary["dry_run"]["WOULD-PRUNE"] == 7 and summary["pruned"] == 0
 
     real = cli("--prune", "-i", samples, "-o", out, *chain)
     assert real.exit_code == 0, real.stderr

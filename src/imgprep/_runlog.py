@@ -166,7 +166,7 @@ class RunLog:
                 "failed": report.counts[Status.FAILED],
                 "failed_inputs": report.failed,
                 "not_done": report.planned - report.done if report.dry_run is None else 0,
-                "pruned": report.pruned,
+                "pruned": report.pruned if report.dry_run is None else 0,  # else WOULD-PRUNE
                 "interrupted": report.interrupted,
                 "dry_run": report.dry_run,
                 "seconds": round(report.elapsed, 3),

@@ -107,6 +107,8 @@ def run(
                 manifest.close()
                 manifest = Manifest.load(options.output)
             _prune.prune(plan, manifest, report, pruned, dry_run=options.dry_run)
+            if report.dry_run is not None:
+                report.dry_run[_dryrun.WOULD_PRUNE] = report.pruned
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
