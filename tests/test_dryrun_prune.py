@@ -240,3 +240,21 @@ def test_prune_never_removes_an_input_replaced_in_place(cli, samples, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert before <= {p.name for p in samples.iterdir()}  # the inputs are all there
     assert "PRUNED" not in result.stderr and "Warning" not in result.stderr
+
+
+def test_prune_removes_the_sub_folders_it_empties_and_no_other(cli, samples, tmp_path):
+    (samples / "2024").mkdir()
+    (samples / "2025" / "q1").mkdir(parents=True)
+    shutil.copyfile(samples / "hopper.jpg", samples / "2024" / "hopper.jpg")
+    shutil.copyfile(samples / "hopper.jpg", samples / "2025" / "q1" / "hopper.jpg")
+    out = tmp_path / "out"
+    assert cli("-r", "-i", samples, "-o", out, "grayscale").exit_code == 0
+    (out / "2024" / "notes.txt").write_text("mine")
+    (out / "empty-before").mkdir()
+    shutil.rmtree(samples / "2024")
+    shutil.rmtree(samples / "2025")
+    result = cli("-r", "--prune", "-i", samples, "-o", out, "grayscale")
+    assert result.exit_code == 0, result.stderr
+    assert not (out / "2025").exists()  # 2025/q1/ held only a pruned output
+    assert sorted(p.name for p in (out / "2024").iterdir()) == ["notes.txt"]
+    assert (out / "empty-before").is_dir()  # empty, but prune never held anything there

@@ -6,7 +6,8 @@ name (an augment variant dropped, another format). Only files the manifest recor
 looked at, so a file imgprep did not write is never touched; and one imgprep wrote but someone
 changed since (its size or mtime is not the recorded one) is kept, with a warning. An orphan
 that is its own input (written with ``--in-place``) is kept: it may be an input of this run.
-Pruned outputs lose their manifest lines too, in one atomic rewrite.
+Pruned outputs lose their manifest lines too, in one atomic rewrite, and a sub-folder they
+leave empty goes (``rmdir``: one with anything left in it stays).
 
 Pruning trusts the plan to cover everything that goes into the output folder, so it is held
 back when the plan may not: ``--limit``/``--sample`` are refused before the run
@@ -16,7 +17,9 @@ input path, or was interrupted or stopped early, prunes nothing and says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import posixpath
 from array import array
 from collections.abc import Callable
 
@@ -85,6 +88,7 @@ def prune(
             dropped.append(entry.output)
     if dropped and not dry_run:
         manifest.drop(dropped)
+        _remove_emptied_folders(folder, dropped)
 
 
 _CHANGED = "not pruned: changed since imgprep wrote it"
@@ -109,6 +113,25 @@ def _written_in_place(entry: Entry) -> bool:
     run that wrote it recorded the output as its input, with no digest."""
     written = (entry.output_size, entry.output_mtime_ns)
     return entry.input_sha256 == "" and (entry.input_size, entry.input_mtime_ns) == written
+
+
+def _remove_emptied_folders(root: str, outputs: list[str]) -> None:
+    """Remove the sub-folders of ``root`` that held pruned outputs and are empty now (deepest
+    first); a folder with anything left in it stays."""
+    folders = {posixpath.dirname(output) for output in outputs}
+    parents = {parent for folder in folders for parent in _parents(folder)}
+    for folder in sorted(parents, key=lambda name: name.count("/"), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (or gone): it stays as it is
+            os.rmdir(os.path.join(root, *folder.split("/")))
+
+
+def _parents(folder: str) -> list[str]:
+    """``a/b`` -> ``a/b``, ``a`` (never the root itself, "")."""
+    found = []
+    while folder:
+        found.append(folder)
+        folder = posixpath.dirname(folder)
+    return found
 
 
 def _remove(path: str) -> str | None:
