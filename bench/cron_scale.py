@@ -50,12 +50,22 @@ PER_FOLDER = 1000
 SIZE, QUALITY, SOURCES = 64, 90, 64
 STEPS = "resize 32x32 --mode cover grayscale autocontrast --cutoff 3 augment --mirror".split()
 FRACTION = 100  # touch and edit one input in this many
-SCENARIOS = ("first run", "no-op re-run", "floor", "touched 1%", "edited 1%", "edited alone")
+SCENARIOS = (
+    "first run",
+    "no-op re-run",
+    "dry run",
+    "floor",
+    "touched 1%",
+    "edited 1%",
+    "edited alone",
+)
 LABELS = {
+    "dry run": "`--dry-run` over the done folder (every output listed UP-TO-DATE)",
     "floor": "floor: `find` + `json.loads` of every manifest line",
     "edited alone": "the edited 1% alone, into a fresh folder (their own work)",
 }
 SUMMARY = re.compile(r"imgprep: (\d+) written, (\d+) up to date, (\d+) failed")
+DRY_SUMMARY = re.compile(r"imgprep: dry run: (\d+) to write, (\d+) up to date")
 # Reads the manifest the way any re-run must at least: every line, parsed.
 FLOOR_READ = "import json,sys\nfor line in open(sys.argv[1], 'rb'): json.loads(line)"
 
@@ -180,10 +190,14 @@ def _words(folder: Path, output: Path, listed: bool = False) -> list[str]:
     return [str(IMGPREP), *words]
 
 
-def _imgprep(corpus: Corpus, output: Path, log: Path, listed: Path | None = None) -> list[str]:
+def _imgprep(
+    corpus: Corpus, output: Path, log: Path, listed: Path | None = None, *extra: str
+) -> list[str]:
     """imgprep's command line, its stderr sent to ``log`` (exec: the same process is measured);
-    ``listed``: a file listing the inputs (``-i -``), else the whole corpus (``-r -i``)."""
-    words = _words(corpus.folder, output, listed is not None)
+    ``listed``: a file listing the inputs (``-i -``), else the whole corpus (``-r -i``);
+    ``extra``: global options added first."""
+    program, *words = _words(corpus.folder, output, listed is not None)
+    words = [program, *extra, *words]
     script = 'log=$1; list=$2; shift 2; exec "$@" <"$list" 2>"$log"'
     return ["sh", "-c", script, "sh", str(log), str(listed or os.devnull), *words]
 
@@ -194,13 +208,21 @@ def _floor(corpus: Corpus, output: Path) -> list[str]:
 
 
 def _run_imgprep(
-    corpus: Corpus, output: Path, expected: tuple[int, int], listed: Path | None = None
+    corpus: Corpus,
+    output: Path,
+    expected: tuple[int, int],
+    listed: Path | None = None,
+    dry_run: bool = False,
 ) -> Measurement:
+    """One measured run; ``dry_run``: with ``--dry-run`` (its listing goes to /dev/null)."""
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
-        measured = run_measured(_imgprep(corpus, output, Path(log.name), listed))
+        extra = ("--dry-run",) if dry_run else ()
+        measured = run_measured(_imgprep(corpus, output, Path(log.name), listed, *extra))
         text = log.read()
-    found = SUMMARY.search(text)
+    found = (DRY_SUMMARY if dry_run else SUMMARY).search(text)
     counts = tuple(int(group) for group in found.groups()) if found else None
+    if counts is not None and dry_run:
+        counts = (*counts, 0)
     if counts != (*expected, 0):
         raise WrongCounts(f"expected {expected} written and up to date; got {text[-300:]!r}")
     return measured
@@ -226,6 +248,7 @@ def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None
     steps: list[tuple[str, Callable[[], Measurement]]] = [
         ("first run", lambda: _run_imgprep(corpus, output, (outputs, 0))),
         ("no-op re-run", lambda: _run_imgprep(corpus, output, (0, outputs))),
+        ("dry run", lambda: _run_imgprep(corpus, output, (0, outputs), dry_run=True)),
         ("floor", lambda: run_measured(_floor(corpus, output))),
         ("touched 1%", lambda: _touch(corpus, corpus.picked(number), output)),
         ("edited 1%", lambda: _edit(corpus, edited, output)),
@@ -302,6 +325,9 @@ def targets(results: dict[int, dict[str, Scenario]]) -> list[Target]:
             found.append(value_target(f"{prefix}: no-op re-run / floor <= 3x", ratio, 3.0, "x"))
         else:
             found.append(value_target(f"{prefix}: no-op re-run <= 8 s", noop, 8.0, "s"))
+        dry = scenarios["dry run"].median("wall_s")
+        ratio = dry / noop if dry and noop else None
+        found.append(value_target(f"{prefix}: dry run / no-op re-run <= 1.25x", ratio, 1.25, "x"))
         for name in ("no-op re-run", "first run"):
             peak = scenarios[name].median("peak_mib")
             found.append(value_target(f"{prefix}: {name} peak RSS <= 64 MiB", peak, 64, "MiB"))

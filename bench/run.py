@@ -6,6 +6,8 @@ each command's outputs, and prints and writes medians, ratios and PASS/MISS per 
 
     .venv/bin/python bench/run.py              # full run, writes docs/benchmarks.md (~15-20 min)
     .venv/bin/python bench/run.py --quick      # smoke run (< 3 min), writes bench/.work/
+    .venv/bin/python bench/run.py --quick --only seed:imgprep-j2 --only overheads
+                                               # only those rows (no start-up, no cron scale)
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Row:
     stems: list[str]
     check_ops: bool = True
     max_runs: int = 1_000
+    writes: bool = True  # False: a dry run, whose output folder must stay empty
 
 
 @dataclass
@@ -105,6 +108,7 @@ def _add(
     check_ops: bool = True,
     max_runs: int = 1_000,
     note: str = "",
+    writes: bool = True,
 ) -> None:
     stems = workload.stems if stems is None else stems
     all_files = len(workload.stems)
@@ -118,7 +122,7 @@ def _add(
         scale=all_files / len(stems),
         note=note,
     )
-    plan.rows.append(Row(result, workload, argv, stems, check_ops, max_runs))
+    plan.rows.append(Row(result, workload, argv, stems, check_ops, max_runs, writes))
 
 
 def imgprep_argv(
@@ -226,6 +230,7 @@ def plan_rows(
         if workload is seed:
             add_random_rows(plan, workload)
             _add(plan, "imgprep-j1", "imgprep -j 1", workload, imgprep_argv(workload, 1))
+            _add_overheads(plan, seed, many, memory_runs)
             naive = script_argv(PYTHON, "pillow_naive.py", workload, size)
             _add(plan, "naive", "naive single-thread Pillow loop (no draft)", workload, naive)
         if anchors.imagemagick:
@@ -298,6 +303,30 @@ def add_random_rows(plan: Plan, workload: Workload) -> None:
     )
 
 
+def _add_overheads(plan: Plan, seed: Workload, many: Workload, memory_runs: int) -> None:
+    """What --report costs on the seed workload (next to imgprep -j 2, in the same rounds), and
+    a --dry-run over the 4x corpus into an empty folder against the real run of it."""
+    report = WORK / "report.jsonl"  # outside OUT: the output check counts OUT's files
+    _add(
+        plan,
+        "imgprep-j2-report",
+        "imgprep -j 2 --report FILE",
+        seed,
+        imgprep_argv(seed, 2, "--report", str(report)),
+        section="overheads",
+    )
+    _add(
+        plan,
+        "imgprep-dry-run",
+        f"imgprep -j 2 --dry-run on {len(many.stems)} files (empty output folder)",
+        many,
+        imgprep_argv(many, 2, "--dry-run"),
+        section="overheads",
+        max_runs=memory_runs,
+        writes=False,
+    )
+
+
 def compile_bytecode() -> None:
     """Byte-compile imgprep and the bench scripts, as ``pip install`` does for an installed
     package. The project is installed editable, and where PYTHONDONTWRITEBYTECODE is set (this
@@ -328,6 +357,12 @@ def run_rounds(plan: Plan, runs: int) -> None:
             output.mkdir(parents=True)
             try:
                 measured = run_measured(row.argv(output))
+                if not row.writes:
+                    if any(output.iterdir()):
+                        raise WrongOutput(f"a dry run wrote into {output}")
+                    result.runs.append(measured)
+                    print(f"   {result.key:<24} wall {measured.wall_s:7.2f} s", flush=True)
+                    continue
                 sizes = check_outputs(output, row.stems, row.workload.size, check_ops=row.check_ops)
             except (CommandFailed, WrongOutput, OSError) as error:
                 result.error = str(error)
@@ -485,6 +520,22 @@ def evaluate_targets(plan: Plan, startup: Startup) -> list[Target]:
             most=False,
         )
     )
+    targets += [
+        ratio_target(
+            "seed: --report costs at most 3% (imgprep -j 2 --report / imgprep -j 2)",
+            _find(plan, "overheads:imgprep-j2-report"),
+            _find(plan, "seed:imgprep-j2"),
+            1.03,
+            most=True,
+        ),
+        ratio_target(
+            "4x corpus: --dry-run at most 10% of the real run",
+            _find(plan, "overheads:imgprep-dry-run"),
+            _find(plan, "memory:imgprep-many"),
+            0.10,
+            most=True,
+        ),
+    ]
     seed_peak = _peak(_find(plan, "seed:imgprep-j2"))
     many_peak = _peak(_find(plan, "memory:imgprep-many"))
     small_buffer_peak = _peak(_find(plan, f"memory:imgprep-buffer{SMALL_BUFFER}"))
@@ -595,6 +646,13 @@ def main() -> None:
     parser.add_argument(
         "--output", type=Path, help="markdown file to write (default docs/benchmarks.md)"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="KEY",
+        help="only the rows whose key contains KEY (repeatable; e.g. overheads, seed:imgprep-j2); "
+        "skips start-up and cron scale, writes under bench/.work/",
+    )
     args = parser.parse_args()
     # a plain `kill` unwinds like Ctrl-C, so the running command's process group is ended too
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -608,14 +666,17 @@ def main() -> None:
     version_runs, image_runs = (5, 3) if quick else (20, 10)
     memory_runs = min(runs, 2)  # RSS hardly varies; the 4x-files run is the longest of all
     output_file = args.output or (
-        WORK / "benchmarks-quick.md" if quick else ROOT / "docs" / "benchmarks.md"
+        WORK / "benchmarks-quick.md" if quick or args.only else ROOT / "docs" / "benchmarks.md"
     )
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()[1]
 
     if not IMGPREP.exists():
         raise SystemExit(f"{IMGPREP} is missing: run `make` targets that install the project first")
-    anchors = prepare_anchors(WORK / "venv")
+    if args.only:  # imgprep's own rows: the anchors are neither installed nor run
+        anchors = Anchors(False, False, None, ["--only: anchors not set up"])
+    else:
+        anchors = prepare_anchors(WORK / "venv")
     if not GNU_TIME.exists():
         raise SystemExit(f"{GNU_TIME} (Debian package `time`) is needed to measure peak RSS")
     corpus = build_corpus(
@@ -625,14 +686,17 @@ def main() -> None:
     many = Workload("seed-many", corpus.seed_many, (200, 200))
     large = Workload("large", corpus.large, (512, 512))
     plan = plan_rows(seed, many, large, anchors, vips_cli_files, memory_runs)
+    if args.only:
+        plan.rows = [row for row in plan.rows if any(key in row.result.key for key in args.only)]
     compile_bytecode()
     warm_page_cache([corpus.seed, corpus.seed_many, corpus.large])
     run_rounds(plan, runs)
     print("-- start-up", flush=True)
-    startup = measure_startup(corpus.tiny, version_runs, image_runs)
+    startup = Startup() if args.only else measure_startup(corpus.tiny, version_runs, image_runs)
     targets = evaluate_targets(plan, startup)
     # its own section, bench/cron_scale.py: re-runs over 10,000 and 100,000 generated inputs
-    cron = cron_scale.measure([10_000] if quick else [10_000, 100_000], min(runs, 3))
+    sizes = [] if args.only else [10_000] if quick else [10_000, 100_000]
+    cron = cron_scale.measure(sizes, min(runs, 3))
     targets += cron_scale.targets(cron)
 
     rows = [row.result for row in plan.rows]
@@ -726,6 +790,18 @@ def document_sections(
             None,
         ),
     ]
+    overheads_text = [
+        "`--report` on the seed workload, in the same rounds as `imgprep -j 2` above; "
+        "`--dry-run` over the 4x corpus into an empty folder (it lists every output as "
+        "WOULD-WRITE, writes nothing; the run is checked to leave the folder empty) next to the "
+        "real run of that corpus.",
+        "",
+        *rows_table(
+            [r for r in rows if r.key in {"seed:imgprep-j2", "memory:imgprep-many"}]
+            + section("overheads"),
+            None,
+        ),
+    ]
     commands = ["Paths are relative to the repository; OUT is a fresh empty folder per run.", ""]
     commands += [f"- {row.key}: `{row.command}`" for row in rows]
     notes = [
@@ -783,6 +859,7 @@ def document_sections(
         ("Seed workload", [seed_text, "", *rows_table(section("seed"), seed_floor)]),
         ("Large workload", [large_text, "", *rows_table(section("large"), large_floor)]),
         ("Memory", memory_text),
+        ("Overheads of --report and --dry-run", overheads_text),
         ("Start-up", startup_lines(startup)),
         ("Exact commands", commands),
         ("Notes", notes),

@@ -225,6 +225,27 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     ),
     GlobalOption("quiet", ("-q", "--quiet"), "No summary line; errors are still printed."),
     GlobalOption("force", ("-f", "--force"), "Rebuild outputs even when up to date."),
+    GlobalOption(
+        "dry_run",
+        ("-n", "--dry-run"),
+        "List what the run would do (WOULD-WRITE, UP-TO-DATE ... on stdout); decode and "
+        "write nothing.",
+    ),
+    GlobalOption(
+        "report",
+        ("--report",),
+        "Write a JSON Lines report, one object per output and the run's totals last "
+        "('-' for stdout).",
+        Kind.TEXT,
+        "FILE",
+    ),
+    GlobalOption("verbose", ("-v", "--verbose"), "One line per output on stderr."),
+    GlobalOption(
+        "prune",
+        ("--prune",),
+        "After the run, remove the outputs the manifest has that this run no longer makes "
+        "(input gone, name or chain changed); nothing else.",
+    ),
     GlobalOption("fail_fast", ("--fail-fast",), "Stop at the first failed input (exit 1)."),
     GlobalOption(
         "in_place", ("--in-place",), "Allow outputs to replace input files (-o equal to -i)."

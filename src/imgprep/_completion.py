@@ -25,7 +25,7 @@ __all__ = ["suggest"]
 
 Suggestion = tuple[str, str]  # (value, help)
 
-_PATH_KEYS = frozenset({"inputs", "output", "base", "image"})  # values the shell completes
+_PATH_KEYS = frozenset({"inputs", "output", "base", "image", "report"})  # the shell completes
 
 
 def _table(options: Iterable[GlobalOption]) -> dict[str, GlobalOption]:

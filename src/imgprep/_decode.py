@@ -99,7 +99,8 @@ class LoadedImage:
     problems that did not stop the pixels coming out ("broken EXIF data dropped", "damaged EXIF
     or TIFF tags skipped", ...): the caller reports them with the path. ``metadata`` is the
     EXIF and XMP to write with the outputs, read only when ``load_image`` is asked to keep them
-    (``None`` otherwise).
+    (``None`` otherwise). ``orientation`` is the EXIF orientation that was applied (1..8; 1
+    when there was none).
     """
 
     image: Image.Image
@@ -110,6 +111,7 @@ class LoadedImage:
     decoded_size: tuple[int, int]
     warnings: tuple[str, ...] = ()
     metadata: Metadata | None = None
+    orientation: int = 1
 
 
 _EXIF_ORIENTATION = 0x0112
@@ -452,6 +454,7 @@ def _decode_opened(
         decoded_size=decoded_size,
         warnings=warnings,
         metadata=metadata,
+        orientation=orientation,
     )
 
 

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgprep import files
+from imgprep._discover import InputList
 from imgprep._draws import INPUT_STAGE, Draws, merged, variant_stage
 from imgprep._plan import Job, Plan, split_at_augment
-from imgprep._records import OutputRecord, Report, Status
+from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
 from imgprep._uptodate import UpToDate, input_name, up_to_date
@@ -54,6 +56,8 @@ class _Decoded:
     full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
     drawn: dict[str, object] | None = None  # what random steps before augment drew
     metadata: files.Metadata | None = None  # EXIF and XMP, with --keep-metadata
+    warnings: tuple[str, ...] = ()
+    facts: Details | None = None  # for a report: the input's sizes, orientation, decode scale
 
 
 def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
@@ -79,19 +83,24 @@ def execute(
     on_record: Callable[[OutputRecord], None] | None,
     on_failure: Callable[[str, str], None] | None = None,
     fresh: UpToDate | None = None,
+    *,
+    on_warning: Callable[[str, str], None] | None = None,
+    details: bool = False,
 ) -> None:
     """Decode, transform and write every planned output that is not up to date (``fresh``,
     judged here when not given); records go into ``report``.
 
-    ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once, both
-    from the calling thread, in plan order. Without ``on_record`` the outputs already up to
-    date are only counted: no record is made for them."""
+    ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once,
+    ``on_warning(input, reason)`` each warning of an input's decode once, all from the calling
+    thread, in plan order. Without ``on_record`` the outputs already up to date are only
+    counted: no record is made for them. ``details``: records carry their ``Details``."""
     if fresh is None:
         fresh = up_to_date(plan, manifest, force=options.force)
-    work = _Work(options, plan, manifest, fresh)
+    work = _Work(options, plan, manifest, fresh, details)
     workers = options.workers or default_workers()
     buffer = options.buffer or 2 * workers
     take = _Taker(options, plan, report, on_record, on_failure)
+    take.on_warning, take.details = on_warning, details
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
             with prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results:
@@ -126,6 +135,8 @@ class _Taker:
     ) -> None:
         self.options, self.plan, self.report = options, plan, report
         self.on_record, self.on_failure = on_record, on_failure
+        self.on_warning: Callable[[str, str], None] | None = None
+        self.details = False  # up-to-date records carry what is known without decoding
         self.next_input = 0  # inputs before this one are counted
 
     def __call__(self, group: Sequence[OutputRecord]) -> None:
@@ -143,6 +154,10 @@ class _Taker:
             for record in group
             if self.options.in_place and _replaced_its_input(record)
         )
+        if self.on_warning is not None:
+            # an input's outputs share its decode, so its warnings: each is said once
+            for reason in dict.fromkeys(w for record in group for w in record.warnings):
+                self.on_warning(str(group[0].input), reason)
         for record, first_failure in zip(group, first_failures, strict=True):
             if first_failure and self.on_failure is not None:
                 self.on_failure(str(record.input), record.reason or "failed")
@@ -162,14 +177,24 @@ class _Taker:
         inputs, output = self.plan.inputs, self.options.output
         for index in range(start, stop):
             path = inputs.path_text(index)
-            self._count(
-                [
-                    OutputRecord(
-                        path, job.path(output), Status.UP_TO_DATE, None, job.variant.suffix
-                    )
-                    for job in self.plan.jobs(index)
-                ]
-            )
+            size = _input_bytes(inputs, index) if self.details else None
+            records = []
+            for job in self.plan.jobs(index):
+                written = job.path(output)
+                facts = None
+                if self.details:
+                    facts = Details.joined(None, Details.of_output(written), input_bytes=size)
+                suffix = job.variant.suffix
+                records.append(
+                    OutputRecord(path, written, Status.UP_TO_DATE, None, suffix, details=facts)
+                )
+            self._count(records)
+
+
+def _input_bytes(inputs: InputList, index: int) -> int | None:
+    """An input's size from the walk that found it (a stat when it has none)."""
+    identity = inputs.identity(index) or files.file_identity(inputs.path_text(index))
+    return None if identity is None else identity[0]
 
 
 def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
@@ -188,8 +213,16 @@ class _Work:
     left (``fresh.stale_inputs``): its positions index that array. ``decode``, ``produce`` and
     ``finish`` run in worker threads."""
 
-    def __init__(self, options: RunOptions, plan: Plan, manifest: Manifest, fresh: UpToDate):
+    def __init__(
+        self,
+        options: RunOptions,
+        plan: Plan,
+        manifest: Manifest,
+        fresh: UpToDate,
+        details: bool = False,
+    ) -> None:
         self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
+        self.details = details  # time each output and give its records their Details
         self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
         self.hint = decode_hint(options.steps)
         self.inputs = plan.inputs  # read as text: no Path objects per image
@@ -236,6 +269,7 @@ class _Work:
             image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded), draws)
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
+        facts = _input_facts(loaded) if self.details else None
         return _Decoded(
             image,
             loaded.icc_profile,
@@ -244,9 +278,12 @@ class _Work:
             full,
             drawn=draws.drawn or None,
             metadata=loaded.metadata,
+            warnings=loaded.warnings,
+            facts=facts,
         )
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
+        started = time.perf_counter() if self.details else 0.0
         index = self.stale[position]
         job = self.plan.job(index, variant_index)
         path = self.inputs.path_text(index)
@@ -254,9 +291,30 @@ class _Work:
         verdict = self.fresh.verdict(index, variant_index)
         if verdict == CURRENT or (verdict == CHECK and self._same_bytes(position, job, source)):
             output = job.path(self.options.output)
-            return OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
-        decoded = self.decoded[position]  # decodes now, unless another variant already did
-        return _produce(self.options, self.manifest, job, source, decoded, self.after_augment)
+            record = OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
+            decoded = None
+        else:
+            decoded = self.decoded[position]  # decodes now, unless another variant already did
+            record = _produce(
+                self.options, self.manifest, job, source, decoded, self.after_augment, self.details
+            )
+        if not self.details:
+            return record
+        return self._detailed(record, job, decoded, time.perf_counter() - started)
+
+    def _detailed(
+        self, record: OutputRecord, job: Job, decoded: _Decoded | _Failed | None, seconds: float
+    ) -> OutputRecord:
+        """``record`` with its ``Details``: an output up to date only gives its file's bytes
+        and its input's (nothing was decoded), the others the decode's facts and the time."""
+        if record.status is Status.UP_TO_DATE:
+            output = Details.of_output(job.path(self.options.output))
+            size = _input_bytes(self.inputs, job.index)
+            return record.with_details(Details.joined(None, output, input_bytes=size))
+        source = decoded.facts if isinstance(decoded, _Decoded) else None
+        size = None if source is not None else _input_bytes(self.inputs, job.index)
+        joined = Details.joined(source, record.details, input_bytes=size, seconds=seconds)
+        return record.with_details(joined)
 
     def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
         """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""
@@ -269,6 +327,17 @@ class _Work:
         self.finished[position] = group
         self.read.pop(position, None)
         return group
+
+
+def _input_facts(loaded: files.LoadedImage) -> Details:
+    """What a report says about a decoded input."""
+    stored, decoded = loaded.source_size, loaded.decoded_size
+    return Details(
+        input_bytes=loaded.identity[0],
+        input_size=stored,
+        orientation=loaded.orientation,
+        decode_scale=decoded[0] / stored[0] if stored[0] else 1.0,
+    )
 
 
 def failure_reason(error: Exception) -> str:
@@ -295,12 +364,15 @@ def _produce(
     file: _Source,
     source: _Decoded | _Failed,
     after_augment: Sequence[Step],
+    details: bool = False,
 ) -> OutputRecord:
-    """One output that is not up to date: transform its input's decode and write it."""
+    """One output that is not up to date: transform its input's decode and write it
+    (``details``: the record says what was written)."""
     suffix = job.variant.suffix
     path = job.path(options.output)
     if isinstance(source, _Failed):
         return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
+    warned = source.warnings
     try:
         image, full = source.image, source.full_size
         if job.variant.op is not None:
@@ -325,9 +397,13 @@ def _produce(
         )
         manifest.record(_entry(job, file.name, source.identity, source.digest, written))
     except Exception as error:  # this output's failure, whatever raised it
-        return OutputRecord(file.path, None, Status.FAILED, failure_reason(error), suffix)
+        reason = failure_reason(error)
+        return OutputRecord(file.path, None, Status.FAILED, reason, suffix, warned)
+    made = Details(output_bytes=written[0], output_size=image.size) if details else None
     drawn = merged(source.drawn, draws.drawn)
-    return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix, drawn=drawn)
+    return OutputRecord(
+        file.path, path, Status.WRITTEN, None, suffix, warned, drawn=drawn, details=made
+    )
 
 
 def _replaced_its_input(record: OutputRecord) -> bool:

@@ -54,6 +54,8 @@ class RunOptions:
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order
     seed: int = 0  # the run's seed: which inputs --sample picks, what random steps draw
     lossless: bool = False  # WebP only
+    dry_run: bool = False  # plan and list, decode and write nothing
+    prune: bool = False  # remove outputs the manifest has that this run no longer makes
 
     @classmethod
     def from_settings(cls, **given: Any) -> RunOptions:
@@ -84,6 +86,12 @@ class RunOptions:
             )
         if "ext" not in fields:
             _check_literal_extension(self.name, canonical_format(self.format))
+        if self.prune and (self.limit is not None or self.sample is not None):
+            chosen = "--limit" if self.limit is not None else "--sample"
+            raise UsageError(
+                f"--prune cannot go with {chosen}: a run over some inputs would prune the "
+                f"outputs of all the others; run --prune without {chosen}"
+            )
         augments = [s for s in self.steps if s.variants]
         if len(augments) > 1:
             raise UsageError("augment may appear once in a chain")

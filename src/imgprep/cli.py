@@ -36,6 +36,7 @@ from imgprep.errors import ImgprepError, UsageError
 
 if TYPE_CHECKING:
     from imgprep._commands import InspectRequest
+    from imgprep._runlog import RunLog
     from imgprep.pipeline import OutputRecord, Report, RunOptions
 
 __all__ = ["app", "main", "run_command_line"]
@@ -43,7 +44,7 @@ __all__ = ["app", "main", "run_command_line"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 
 # Settings of the command line itself, not of a run.
-_CLI_ONLY = ("null", "progress", "quiet")
+_CLI_ONLY = ("null", "progress", "quiet", "report", "verbose")
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 _CONTEXT_SETTINGS: dict[str, Any] = {
@@ -78,15 +79,39 @@ def run_command_line(words: Sequence[str]) -> int:
         if answered is not None:
             return answered
         options, cli_only = _run_options(line)
+        quiet = bool(cli_only.get("quiet"))
+        log = _run_log(cli_only, quiet, words)
     except ImgprepError as error:
         _print_error(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_SIGINT
-    quiet = bool(cli_only.get("quiet"))
     progress = cli_only.get("progress")
     show_progress = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
-    return _run(options, show_progress=show_progress, quiet=quiet)
+    return _run(options, show_progress=show_progress, quiet=quiet, log=log)
+
+
+def _run_log(cli_only: dict[str, Any], quiet: bool, words: Sequence[str]) -> RunLog:
+    """The report file, -v and the dry run's listing (``_runlog``); opens the report file."""
+    from imgprep._runlog import RunLog
+
+    verbose = bool(cli_only.get("verbose"))
+    if verbose and quiet:
+        raise UsageError("-v/--verbose and -q/--quiet ask for opposite things: give one")
+    return RunLog(
+        cli_only.get("report"), verbose=verbose, quiet=quiet, command=["imgprep", *words], say=_say
+    )
+
+
+_SAY: list[Callable[[str], None]] = []  # while a progress bar shows: its write, above it
+
+
+def _say(line: str) -> None:
+    """One line on stderr, above the progress bar when one shows (never glued to it)."""
+    if _SAY:
+        _SAY[-1](line)
+    else:
+        typer.echo(line, err=True)
 
 
 def _answer_help_or_version(line: CommandLine, words: Sequence[str]) -> int | None:
@@ -146,7 +171,7 @@ def _print_error(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
 
 
-def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
+def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) -> int:
     from imgprep.pipeline import run
 
     bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
@@ -156,21 +181,23 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
     def on_start(total: int) -> None:
         nonlocal bar
         planning.close()
-        if show_progress:
+        if show_progress and not options.dry_run:  # a dry run lists: no output is made
             from tqdm import tqdm
 
             bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+            _SAY.append(lambda line: bar.write(line, file=sys.stderr))
 
     def on_failure(path: str, reason: str) -> None:
-        message = f"Error: {path}: {reason}"
-        if bar is not None:
-            bar.write(message, file=sys.stderr)
-        else:
-            typer.echo(message, err=True)
+        _say(f"Error: {path}: {reason}")
+
+    def on_warning(path: str, reason: str) -> None:
+        if not quiet:
+            _say(f"Warning: {path}: {reason}")
 
     def on_record(record: OutputRecord) -> None:
         if bar is not None:
             bar.update()
+        log.record(record)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
@@ -178,28 +205,52 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
     previous = _install_sigterm(on_sigterm)
     try:
-        # without a bar no on_record: the outputs already up to date are then only counted
-        shown: dict[str, Any] = {"on_record": on_record, "on_planning": planning}
-        shown = shown if show_progress else {}
-        report: Report = run(options, on_start=on_start, on_failure=on_failure, **shown)
-    except UsageError as error:  # the run cannot start as asked: nothing was written
+        # without a bar, a report or -v, no on_record: the outputs already up to date are
+        # then only counted
+        shown: dict[str, Any] = {"on_planning": planning} if show_progress else {}
+        if show_progress or log.wants_records:
+            shown["on_record"] = on_record
+        report: Report = run(
+            options,
+            on_start=on_start,
+            on_failure=on_failure,
+            on_warning=on_warning,
+            on_planned=log.planned,
+            details=log.wants_records,
+            **shown,
+        )
+    except ImgprepError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
-        return EXIT_USAGE
-    except ImgprepError as error:
-        _print_error(str(error))
-        return EXIT_FAILED
+        code = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
+        log.finish(None, code, options.seed, str(error))
+        return code
     finally:
         planning.close()
         if bar is not None:
             bar.close()
+            _SAY.clear()
         _restore_sigterm(previous)
+    code = _exit_code(report, bool(received))
+    _print_summary(report, quiet)
+    log.finish(report, code, options.seed)
+    return code
+
+
+def _exit_code(report: Report, terminated: bool) -> int:
+    if report.interrupted:
+        return EXIT_SIGTERM if terminated else EXIT_SIGINT
+    would_fail = report.dry_run is not None and report.dry_run.get("WOULD-FAIL", 0) > 0
+    return EXIT_FAILED if report.failures or would_fail else EXIT_OK
+
+
+def _print_summary(report: Report, quiet: bool) -> None:
+    if not quiet:
+        for note in report.notes:
+            typer.echo(f"Warning: {note}", err=True)
     if report.planned == 0:
         typer.echo("imgprep: no input images found", err=True)
     elif not quiet or report.interrupted:
         typer.echo(f"imgprep: {report.summary()}", err=True)
-    if report.interrupted:
-        return EXIT_SIGTERM if received else EXIT_SIGINT
-    return EXIT_FAILED if report.failures else EXIT_OK
 
 
 PLANNING_BAR_AFTER = 1.0  # seconds of planning before a progress bar shows it

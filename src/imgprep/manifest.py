@@ -40,7 +40,7 @@ import os
 import posixpath
 import threading
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 from typing import IO, Any
@@ -105,10 +105,14 @@ class Manifest:
         self._lock = threading.Lock()
         self._log = _fs.LineLog(self.path)  # one open file for the run's appends
         self._reader: int | None = None  # for get(): lines are read back by offset
+        self._mending = True  # a torn last line is mended in the file (not in a dry run)
 
     @classmethod
-    def load(cls, folder: Path) -> Manifest:
+    def load(cls, folder: Path, *, read_only: bool = False) -> Manifest:
+        """The manifest of ``folder`` (empty when it has none). ``read_only``: the file is not
+        changed, not even to cut off a line torn by a kill (a dry run)."""
         manifest = cls(folder)
+        manifest._mending = not read_only
         try:
             with open(manifest.path, "rb") as stream:
                 manifest._read(stream)
@@ -176,6 +180,10 @@ class Manifest:
 
     def _mend(self, torn: bytes) -> None:
         """Keep a last line that is whole but for its newline; cut off one torn by a kill."""
+        if not self._mending:
+            if _parse_line(torn) is not None:
+                self._add_one(torn + b"\n")
+            return
         try:
             if _parse_line(torn) is not None:
                 with open(self.path, "ab") as stream:
@@ -277,6 +285,33 @@ class Manifest:
                 self._replaced += 1
             else:
                 self._added += 1
+
+    def entries(self) -> Iterator[Entry]:
+        """Each output's entry (its last line) as read at load, in file order; each is read
+        back from the file by its offset."""
+        for row in self._current_rows():
+            entry = self._line_at(self._offsets[row])
+            if entry is not None:
+                yield entry
+
+    def _current_rows(self) -> Iterator[int]:
+        find = self._index.find
+        return (row for row, key in enumerate(self._keys) if find(key) == row)
+
+    def drop(self, outputs: Collection[str]) -> None:
+        """Rewrite the file without the lines of ``outputs`` (atomically); this object then
+        answers "nothing recorded", like after ``compact``."""
+        dropped = {hash(output) for output in outputs}
+        kept = array(
+            "q",
+            (self._offsets[row] for row in self._current_rows() if self._keys[row] not in dropped),
+        )
+        self.close()
+        with self._lock:
+            self._keys = self._states = self._mtimes = self._offsets = array("q")
+            self._index = HashIndex(self._keys)
+            _fs.write_atomic(self.path, _copier(self.path, kept), fsync=True)
+            self._size, self._first_format, self._added, self._replaced = 1, 0, 0, 0
 
     def close(self) -> None:
         """Close the files kept open (``record`` opens the log again if needed)."""
