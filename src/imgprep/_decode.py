@@ -6,11 +6,13 @@ reason (``_damage`` words them). No other exception type escapes for a bad file
 Problems that still let the pixels come out (a broken EXIF block, Pillow's warnings about the
 file) are ``LoadedImage.warnings``.
 
-Thread safety: ``load_image`` runs in several threads at once. It never changes Pillow's module
-globals (``ImageFile.LOAD_TRUNCATED_IMAGES``, ``Image.MAX_IMAGE_PIXELS``): the pixel limit is
-checked here per call, before decoding, and truncated JPEGs are recovered per call by closing
-the data stream (see ``load_image``). Two hooks installed once (``_guards``) make Pillow's own
-pixel checks and its warnings per call too, for the thread running ``load_image`` only.
+Thread safety: ``load_image`` runs in several threads at once. It never changes
+``ImageFile.LOAD_TRUNCATED_IMAGES``: truncated JPEGs are recovered per call by closing the
+data stream (see ``load_image``). The pixel limit is checked here per call, on the header's
+size before decoding and on the decoded size after; Pillow's own checks of pictures inside a
+file follow ``Image.MAX_IMAGE_PIXELS``, which ``_damage.pixel_limit`` sets from the limits of
+the calls running (the largest) and puts back after the last. Pillow's warnings are caught
+per call, for the thread running ``load_image`` only (``_damage.pillow_guarded``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from imgprep._damage import (
     BROKEN_EXIF,
     NO_SIZE,
     TRUNCATED,
+    bomb_reason,
     failure_reason,
     structural_damage,
     too_large_reason,
@@ -156,16 +159,28 @@ class _NotOpened(Exception):
 
 
 def _is_stub(format_name: str) -> bool:
-    """Whether Pillow only identifies ``format_name`` (WMF, HDF5, BUFR, GRIB, MPEG): it needs a
-    handler or program this installation does not have to decode the pixels."""
+    """Whether Pillow's plugin for ``format_name`` only identifies it (WMF, HDF5, BUFR, GRIB,
+    MPEG): decoding the pixels needs a handler the host program may register (the plugin's
+    public ``register_handler``); ``_load_stub`` finds out whether one is there."""
     if format_name == "MPEG":  # reads the size from the header, never the pixels
         return True
     factory = Image.OPEN.get(format_name, (None, None))[0]
-    return (
-        isinstance(factory, type)
-        and issubclass(factory, ImageFile.StubImageFile)
-        and getattr(factory, "_handler", None) is None
-    )
+    return isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)
+
+
+def _load_stub(path: StrPath, image: ImageFile.ImageFile) -> ImageFile.ImageFile:
+    """A stub image decoded by the handler registered for its format, or ``InputError``
+    "unsupported format" when there is none (Pillow's stub then fails to load at once)."""
+    format_name = image.format or "image"
+    if format_name == "MPEG":
+        raise InputError(path, unsupported_reason(format_name))
+    try:
+        image.load()  # with a handler, the image becomes the handler's (Pillow's design)
+    except (MemoryError, RecursionError, Image.DecompressionBombError):
+        raise
+    except Exception as error:  # no handler: "cannot find loader"; else the handler's error
+        raise InputError(path, failure_reason(error, format_name)) from error
+    return image
 
 
 def _open_header(data: bytes) -> ImageFile.ImageFile:
@@ -202,7 +217,7 @@ def _open_header(data: bytes) -> ImageFile.ImageFile:
                 # the exceptions Image.open treats as "not this format"
                 if accept is not None:
                     recognised.append((format_name, error))
-            except (_damage.TooLarge, MemoryError, RecursionError):
+            except (Image.DecompressionBombError, MemoryError, RecursionError):
                 raise
             except Exception as error:  # Image.open gives up here: the format is this one...
                 if accept is None or _is_stub(format_name) or not _loosely_taken(data):
@@ -372,9 +387,8 @@ def load_image(
             loaded = _decode(path, data, max_pixels, hint, allow_truncated)
         except (InputError, MemoryError, RecursionError):
             raise
-        except _damage.TooLarge as error:
-            assert max_pixels is not None
-            raise ImageTooLargeError(path, too_large_reason(error.size, max_pixels)) from None
+        except Image.DecompressionBombError as error:  # a picture inside, beyond the header
+            raise ImageTooLargeError(path, bomb_reason(error, max_pixels)) from None
         except ImgprepError as error:  # from the hint: a plain sentence already
             raise InputError(path, str(error)) from error
         except Exception as error:
@@ -396,8 +410,8 @@ def _decode(
     image = _open_checked(path, data, max_pixels, allow_truncated)
     format_name = image.format or "image"
     try:
-        return _decode_opened(path, data, image, hint, allow_truncated)
-    except (InputError, _damage.TooLarge, ImgprepError, MemoryError, RecursionError):
+        return _decode_opened(path, data, image, hint, (max_pixels, allow_truncated))
+    except (InputError, Image.DecompressionBombError, ImgprepError, MemoryError, RecursionError):
         raise
     except Exception as error:
         raise InputError(path, failure_reason(error, format_name)) from error
@@ -408,9 +422,12 @@ def _decode_opened(
     data: bytes,
     image: ImageFile.ImageFile,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
-    allow_truncated: bool,
+    limits: tuple[int | None, bool],
 ) -> LoadedImage:
-    """Decode an image whose header passed ``_open_checked``: upright, in a working mode."""
+    """Decode an image whose header passed ``_open_checked``: upright, in a working mode.
+    ``limits``: ``max_pixels`` (also for the decoded size: a GIF frame may be larger than its
+    screen) and ``allow_truncated``."""
+    max_pixels, allow_truncated = limits
     width, height = image.size
     orientation, exif_warning = _orientation(image)
     decode_hint = None
@@ -425,6 +442,7 @@ def _decode_opened(
     decoded_size = image.size
     if 0 in decoded_size:
         raise InputError(path, NO_SIZE)
+    _check_pixels(path, decoded_size, max_pixels)
     oriented, rewrite_warning = _turn_upright(image)
     warnings = tuple(warning for warning in (exif_warning, rewrite_warning) if warning)
     return LoadedImage(
@@ -448,16 +466,21 @@ def _open_checked(
         raise InputError(path, error.reason) from error.__cause__
     format_name = image.format or "image"
     if _is_stub(format_name):
-        raise InputError(path, unsupported_reason(format_name))
+        _check_pixels(path, image.size, max_pixels)
+        image = _load_stub(path, image)
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InputError(path, NO_SIZE)
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageTooLargeError(path, too_large_reason((width, height), max_pixels))
+    _check_pixels(path, image.size, max_pixels)
     damage = structural_damage(data, format_name)
     if damage is not None and not (allow_truncated and damage == TRUNCATED):
         raise InputError(path, damage)
     return image
+
+
+def _check_pixels(path: StrPath, size: tuple[int, int], max_pixels: int | None) -> None:
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError(path, too_large_reason(size, max_pixels))
 
 
 def _load_pixels(
@@ -473,7 +496,7 @@ def _load_pixels(
     format_name = image.format or "image"
     try:
         image.load()
-    except (_damage.TooLarge, MemoryError, RecursionError):
+    except (Image.DecompressionBombError, MemoryError, RecursionError):
         raise
     except Exception as error:
         reason = failure_reason(error, format_name)

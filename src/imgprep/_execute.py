@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgprep import files
+from imgprep._damage import pixel_limit
 from imgprep._plan import Job, Plan, split_at_augment
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
@@ -91,7 +92,11 @@ def execute(
     take = _Taker(options, plan, report, on_record, on_failure)
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
-            with prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results:
+            # pixel_limit: Pillow's checks in the steps too (crop) follow --max-pixels
+            with (
+                pixel_limit(options.max_pixels),
+                prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results,
+            ):
                 for position, group in enumerate(results):
                     take.current_until(fresh.stale_inputs[position])
                     take(work.finished.pop(position))
