@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from imgprep._clash import ON_COLLISION
 from imgprep.config import DEFAULTS, FORMATS, canonical_format
 from imgprep.errors import UsageError
 
@@ -187,10 +188,21 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "name",
         ("--name",),
-        "Output file name; fields {stem}, {suffix} (augment's _mirror...), {ext}.",
+        "Output file name; fields {stem}, {suffix} (augment's _mirror...), {ext}, and the "
+        "input's {inext} (its extension, no dot) and {name} (stem and extension).",
         Kind.TEXT,
         "TEMPLATE",
         default=_default("name"),
+    ),
+    GlobalOption(
+        "on_collision",
+        ("--on-collision",),
+        "Two inputs with one output name (a.dds, a.png -> a.png): fail refuses the run, skip "
+        "fails those inputs alone, suffix adds each one's extension (a.dds.png, a.png.png).",
+        Kind.CHOICE,
+        "WHAT",
+        choices=ON_COLLISION,
+        default="fail",
     ),
     GlobalOption(
         "workers",

@@ -222,7 +222,7 @@ class _Work:
     def decode(self, position: int) -> _Decoded | _Failed:
         """Load the input at ``position`` and apply the steps before augment."""
         index = self.stale[position]
-        problem = self.inputs.problem(index)
+        problem = self.plan.problem(index)  # also a collision it is left out for
         if problem is not None:
             return _Failed(problem)
         try:

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imgprep._clash import ON_COLLISION
 from imgprep.config import DEFAULTS, canonical_format, load_user_defaults
 from imgprep.errors import UsageError
 from imgprep.steps import Step
 
-__all__ = ["NAME_FIELDS", "RunOptions"]
+__all__ = ["NAME_FIELDS", "ON_COLLISION", "RunOptions"]
 
-NAME_FIELDS = ("stem", "suffix", "ext")
+NAME_FIELDS = ("stem", "suffix", "ext", "inext", "name")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RunOptions:
     in_place: bool = False
     allow_truncated: bool = False
     keep_icc: bool = True
+    on_collision: str = "fail"  # two inputs, one output: refuse the run, skip them, suffix them
     fsync: bool = False
     limit: int | None = None  # only the first N inputs, in the run's order (None: all)
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order
@@ -71,13 +73,14 @@ class RunOptions:
             raise UsageError(f"buffer must be at least 1, not {self.buffer}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise UsageError(f"max pixels must be positive, not {self.max_pixels}")
+        if self.on_collision not in ON_COLLISION:
+            allowed = ", ".join(ON_COLLISION)
+            raise UsageError(f"on collision must be one of {allowed}, not {self.on_collision!r}")
         fields = _template_fields(self.name)
         unknown = sorted(fields - set(NAME_FIELDS))
         if unknown:
-            raise UsageError(
-                f"--name may use {{stem}}, {{suffix}} and {{ext}}, not {{{unknown[0]}}} "
-                f"in {self.name!r}"
-            )
+            allowed = ", ".join("{" + field + "}" for field in NAME_FIELDS)
+            raise UsageError(f"--name may use {allowed}, not {{{unknown[0]}}} in {self.name!r}")
         if "ext" not in fields:
             _check_literal_extension(self.name, canonical_format(self.format))
         augments = [s for s in self.steps if s.variants]
