@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgprep._clash import ON_COLLISION
-from imgprep.config import DEFAULTS, FORMATS, canonical_format
+from imgprep.config import (
+    DEFAULTS,
+    FORMATS,
+    canonical_format,
+    default_max_memory,
+    format_bytes,
+    parse_byte_size,
+)
 from imgprep.errors import UsageError
 
 __all__ = [
@@ -58,6 +65,7 @@ class Kind(enum.Enum):
     INT = "int"
     CHOICE = "choice"
     LIST = "list"  # repeatable: every value is kept, in order
+    SIZE = "size"  # bytes: 512M, 2G (config.parse_byte_size)
 
 
 @dataclass(frozen=True)
@@ -245,6 +253,16 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         default=f"{_default('max_pixels')}, Pillow's",
     ),
     GlobalOption(
+        "max_memory",
+        ("--max-memory",),
+        "Memory the images of a run may take at once (512M, 2G); workers wait for it, and an "
+        "input that needs more alone fails.",
+        Kind.SIZE,
+        "SIZE",
+        minimum=1 << 20,
+        default=f"a quarter of the RAM, at most 2G: {format_bytes(default_max_memory())} here",
+    ),
+    GlobalOption(
         "allow_truncated",
         ("--allow-truncated",),
         "Accept truncated images (missing part gray).",
@@ -388,7 +406,22 @@ def _convert(option: GlobalOption, text: str) -> Any:
         return whole_number(option, text)
     if option.kind is Kind.CHOICE:
         return canonical_format(text) if option.key == "format" else _choice(option, text)
+    if option.kind is Kind.SIZE:
+        return _byte_size(option, text)
     return text
+
+
+def _byte_size(option: GlobalOption, text: str) -> int:
+    try:
+        value = parse_byte_size(text)
+    except ValueError:
+        value = 0
+    if value < (option.minimum or 1):
+        raise UsageError(
+            f"{option.label()} must be a size such as 512M or 2G (at least "
+            f"{format_bytes(option.minimum or 1)}), not {text!r}"
+        )
+    return value
 
 
 def _choice(option: GlobalOption, text: str) -> str:

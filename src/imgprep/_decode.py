@@ -362,6 +362,7 @@ def load_image(
     max_pixels: int | None = config.MAX_PIXELS,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None = None,
     allow_truncated: bool = False,
+    on_size: Callable[[tuple[int, int], str, int], None] | None = None,
 ) -> LoadedImage:
     """Read and decode one input; raise ``InputError(path, reason)`` for any bad file.
 
@@ -374,7 +375,10 @@ def load_image(
     because the decoders accept some damage silently. Truncated data is an error unless
     ``allow_truncated``; then a truncated JPEG is decoded with its missing part grey (other
     formats stay an error: Pillow only tolerates their truncation through a process-wide
-    switch, which is never flipped). Multi-frame files give their first frame; a layered PSD
+    switch, which is never flipped). ``on_size(size, mode, file_bytes)`` is called once the
+    size and mode the decoder will give are known (after the header and any reduction), before
+    any pixel is decoded: it may wait (for memory) or raise an ``ImgprepError``, which fails the
+    input with its message. Multi-frame files give their first frame; a layered PSD
     its composite image. Pillow's warnings about the file become ``LoadedImage.warnings``
     (never printed; for a file that fails they are dropped: the reason says enough).
     """
@@ -384,7 +388,7 @@ def load_image(
     digest = hashlib.sha256(data).hexdigest()
     with _damage.pillow_guarded(max_pixels) as caught:
         try:
-            loaded = _decode(path, data, max_pixels, hint, allow_truncated)
+            loaded = _decode(path, data, max_pixels, hint, allow_truncated, on_size)
         except (InputError, MemoryError, RecursionError):
             raise
         except Image.DecompressionBombError as error:  # a picture inside, beyond the header
@@ -406,15 +410,27 @@ def _decode(
     max_pixels: int | None,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
     allow_truncated: bool,
+    on_size: Callable[[tuple[int, int], str, int], None] | None,
 ) -> LoadedImage:
     image = _open_checked(path, data, max_pixels, allow_truncated)
     format_name = image.format or "image"
     try:
-        return _decode_opened(path, data, image, hint, (max_pixels, allow_truncated))
+        settings = _Settings(max_pixels, allow_truncated, on_size)
+        return _decode_opened(path, data, image, hint, settings)
     except (InputError, Image.DecompressionBombError, ImgprepError, MemoryError, RecursionError):
         raise
     except Exception as error:
         raise InputError(path, failure_reason(error, format_name)) from error
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What ``load_image`` was asked besides the file: ``max_pixels`` (also for the decoded
+    size: a GIF frame may be larger than its screen), ``allow_truncated``, ``on_size``."""
+
+    max_pixels: int | None
+    allow_truncated: bool
+    on_size: Callable[[tuple[int, int], str, int], None] | None
 
 
 def _decode_opened(
@@ -422,12 +438,10 @@ def _decode_opened(
     data: bytes,
     image: ImageFile.ImageFile,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
-    limits: tuple[int | None, bool],
+    settings: _Settings,
 ) -> LoadedImage:
-    """Decode an image whose header passed ``_open_checked``: upright, in a working mode.
-    ``limits``: ``max_pixels`` (also for the decoded size: a GIF frame may be larger than its
-    screen) and ``allow_truncated``."""
-    max_pixels, allow_truncated = limits
+    """Decode an image whose header passed ``_open_checked``: upright, in a working mode."""
+    max_pixels, allow_truncated = settings.max_pixels, settings.allow_truncated
     width, height = image.size
     orientation, exif_warning = _orientation(image)
     decode_hint = None
@@ -438,6 +452,8 @@ def _decode_opened(
         _apply_hint(image, decode_hint, orientation)
     icc_profile = image.info.get("icc_profile") or None
     profile = icc_profile if isinstance(icc_profile, bytes) else None
+    if settings.on_size is not None:  # the size and mode the decoder gives, hint applied
+        settings.on_size(image.size, image.mode, len(data))
     image = _load_pixels(path, data, image, decode_hint, orientation, allow_truncated)
     decoded_size = image.size
     if 0 in decoded_size:

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgprep import files
+from imgprep._budget import MemoryBudget, peak_bytes
 from imgprep._damage import pixel_limit
 from imgprep._plan import Job, Plan, split_at_augment
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
 from imgprep._uptodate import UpToDate, input_name, up_to_date
-from imgprep.config import default_workers
+from imgprep.config import default_max_memory, default_workers
 from imgprep.errors import ImgprepError, InputError, OutputError
 from imgprep.manifest import CHECK, CURRENT, Entry, Manifest, read_input
 from imgprep.seq import add_cache, collate, prefetch, smap
@@ -45,9 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["execute"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Decoded:
-    image: Image
+    image: Image | None  # None once the input's outputs are done (a cache may hold this)
     icc_profile: bytes | None
     identity: tuple[int, int]
     digest: str
@@ -112,6 +113,7 @@ def execute(
         # disk and in the manifest: count them too. The pool has been closed by now.
         for position in sorted(work.finished):
             take(work.finished.pop(position))
+        work.budget.close()  # inputs still waiting for memory in the background give up
         _close_manifest(manifest, plan, report)
 
 
@@ -199,6 +201,10 @@ class _Work:
         self.decoded: Sequence[_Decoded | _Failed] = ()
         self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
         self.read: dict[int, tuple[str, tuple[int, int]] | None] = {}  # CHECK: sha256, identity
+        # --max-memory: what each input in flight reserved before decoding, given back when
+        # its outputs are written (and its decode, which a cache may keep, dropped)
+        self.budget = MemoryBudget(options.max_memory or default_max_memory())
+        self.reserved: dict[int, tuple[int, _Decoded | None]] = {}
 
     def groups(self, workers: int, buffer: int) -> Sequence[tuple[OutputRecord, ...]]:
         """One item per input with work left: the records of its outputs (lazy)."""
@@ -231,11 +237,20 @@ class _Work:
                 max_pixels=self.options.max_pixels,
                 hint=self.hint,
                 allow_truncated=self.options.allow_truncated,
+                on_size=functools.partial(self._reserve, position),
             )
             image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded))
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
-        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+        decoded = _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+        self.reserved[position] = (self.reserved.get(position, (0, None))[0], decoded)
+        return decoded
+
+    def _reserve(self, position: int, size: tuple[int, int], mode: str, file_bytes: int) -> None:
+        """Wait until the memory input ``position`` needs is free (``load_image``'s on_size)."""
+        needed = peak_bytes(size, mode, file_bytes, self.options.steps)
+        self.budget.reserve(needed)
+        self.reserved[position] = (needed, None)
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
         index = self.stale[position]
@@ -259,6 +274,10 @@ class _Work:
     def finish(self, position: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
         self.finished[position] = group
         self.read.pop(position, None)
+        needed, decoded = self.reserved.pop(position, (0, None))
+        if decoded is not None:
+            decoded.image = None
+        self.budget.release(needed)
         return group
 
 
@@ -294,6 +313,7 @@ def _produce(
         return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
     try:
         image, full = source.image, source.full_size
+        assert image is not None, "an input's decode is dropped only after all its outputs"
         if job.variant.op is not None:
             image = job.variant.op(image)
             if full is not None and job.variant.effects.swaps_axes:

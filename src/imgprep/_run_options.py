@@ -43,6 +43,7 @@ class RunOptions:
     workers: int | None = DEFAULTS["workers"]  # None: the CPUs available
     buffer: int | None = DEFAULTS["buffer"]  # None: 2 x workers
     max_pixels: int | None = DEFAULTS["max_pixels"]
+    max_memory: int | None = None  # bytes the images may take at once; None: the default
     force: bool = False
     fail_fast: bool = False
     in_place: bool = False
@@ -71,6 +72,8 @@ class RunOptions:
             raise UsageError(f"workers must be at least 1, not {self.workers}")
         if self.buffer is not None and self.buffer < 1:
             raise UsageError(f"buffer must be at least 1, not {self.buffer}")
+        if self.max_memory is not None and self.max_memory < 1:
+            raise UsageError(f"max memory must be positive, not {self.max_memory}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise UsageError(f"max pixels must be positive, not {self.max_pixels}")
         if self.on_collision not in ON_COLLISION:

@@ -147,6 +147,7 @@ def _print_error(message: str) -> None:
 
 
 def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
+    from imgprep._chatter import c_stderr_as_lines, labelled
     from imgprep.pipeline import run
 
     bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
@@ -161,12 +162,18 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
             bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
 
-    def on_failure(path: str, reason: str) -> None:
-        message = f"Error: {path}: {reason}"
+    def show(message: str) -> None:
         if bar is not None:
             bar.write(message, file=sys.stderr)
         else:
             typer.echo(message, err=True)
+
+    def on_failure(path: str, reason: str) -> None:
+        show(f"Error: {path}: {reason}")
+
+    def on_chatter(line: str) -> None:  # what a C library wrote to stderr (_chatter), a line
+        if not quiet:
+            show(labelled(line))
 
     def on_record(record: OutputRecord) -> None:
         if bar is not None:
@@ -181,7 +188,8 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
         # without a bar no on_record: the outputs already up to date are then only counted
         shown: dict[str, Any] = {"on_record": on_record, "on_planning": planning}
         shown = shown if show_progress else {}
-        report: Report = run(options, on_start=on_start, on_failure=on_failure, **shown)
+        with c_stderr_as_lines(on_chatter):
+            report: Report = run(options, on_start=on_start, on_failure=on_failure, **shown)
     except UsageError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
         return EXIT_USAGE

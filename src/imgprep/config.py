@@ -33,9 +33,12 @@ __all__ = [
     "PRESET_TYPES",
     "Preset",
     "canonical_format",
+    "default_max_memory",
     "default_workers",
+    "format_bytes",
     "load_presets",
     "load_user_defaults",
+    "parse_byte_size",
     "user_config_path",
 ]
 
@@ -52,6 +55,38 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_max_memory() -> int:
+    """The default memory ceiling of a run (``--max-memory``): a quarter of the machine's RAM,
+    at most 2 GiB (1 GiB where the RAM cannot be read)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system that says
+        return 1 << 30
+    return max(1 << 20, min(ram // 4, 2 << 30))
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_byte_size(text: str) -> int:
+    """``512M``, ``2G``, ``1.5G``, ``300000000`` (bytes; K, M, G, T are powers of 1024, any
+    case, with an optional ``B`` or ``iB``) as a number of bytes; ``ValueError`` otherwise."""
+    stripped = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = stripped[-1:] if stripped[-1:] in "KMGT" else ""
+    number = stripped[: len(stripped) - len(unit)].strip()
+    if not number or not number.replace(".", "", 1).isdigit() or not number.isascii():
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(number) * _UNITS[unit])
+
+
+def format_bytes(count: int) -> str:
+    """``count`` bytes for a person: 512 MiB, 1.5 GiB, 800 KiB."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
 
 
 # PNG pixels are deflated by zlib-ng (see png.py), whose level 7 gives photos the size Pillow's
