@@ -203,3 +203,21 @@ def test_the_ceiling_bounds_the_peak_whatever_the_workers(tmp_path: Path) -> Non
                             "autocontrast", "resize", "64")  # fmt: skip
     assert limited[0] == unlimited[0] == 0
     assert limited[1] < ceiling + overhead < unlimited[1]
+
+
+def test_the_config_file_may_set_the_ceiling(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "big.png").write_bytes(png_declaring(3000, 3000))
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('max_memory = "64M"\n')
+    monkeypatch.setenv("IMGPREP_CONFIG", str(config_file))
+    refused = cli("-i", tmp_path / "in", "-o", tmp_path / "a", "grayscale")
+    assert "more than the --max-memory limit of 64 MiB" in refused.stderr
+    allowed = cli("--max-memory", "1G", "-i", tmp_path / "in", "-o", tmp_path / "b", "grayscale")
+    assert allowed.exit_code == 0  # the command line wins
+    config_file.write_text('max_memory = "lots"\n')
+    broken = cli("-i", tmp_path / "in", "-o", tmp_path / "c", "grayscale")
+    assert broken.exit_code == 2
+    assert "max_memory must be a size such as 2G, not 'lots'" in broken.stderr

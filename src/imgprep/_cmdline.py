@@ -210,7 +210,7 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         Kind.CHOICE,
         "WHAT",
         choices=ON_COLLISION,
-        default="fail",
+        default=_default("on_collision"),
     ),
     GlobalOption(
         "workers",

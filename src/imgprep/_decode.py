@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import stat
 import struct
 import threading
 from collections.abc import Callable
@@ -41,7 +39,7 @@ from imgprep._damage import (
     unsupported_reason,
     warning_reason,
 )
-from imgprep._fs import StrPath, reason_for_os_error
+from imgprep._fs import StrPath, read_with_identity
 from imgprep._signatures import SIGNATURE_BYTES, has_image_signature
 from imgprep.errors import ImageTooLargeError, ImgprepError, InputError
 from imgprep.ops import auto_orient
@@ -113,41 +111,6 @@ class LoadedImage:
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # these swap width and height
-
-
-def _read_input_bytes(path: StrPath) -> tuple[bytes, tuple[int, int]]:
-    """The file's bytes and its ``(size, st_mtime_ns)`` taken from the same open file.
-
-    Plain ``os`` calls, no file object: open, fstat, usually one read, close. Each call lets
-    another thread take the GIL, and this runs once per image.
-    """
-    # O_NONBLOCK: opening a fifo must not wait for a writer; it is refused just below.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise InputError(path, reason_for_os_error(error, path)) from error
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(path, "is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(path, "not a regular file")
-        os.set_blocking(fd, True)
-        # To the end, whatever the size said: a signal can cut a read short, and the file may
-        # grow. Asking one byte past the size lets the usual case end with one more, empty read.
-        chunks: list[bytes] = []
-        received = 0
-        while chunk := os.read(fd, max(info.st_size + 1 - received, 1 << 16)):
-            chunks.append(chunk)
-            received += len(chunk)
-        data = b"".join(chunks)
-        if len(data) != info.st_size:  # it changed while being read: describe what was read
-            info = os.fstat(fd)
-        return data, (info.st_size, info.st_mtime_ns)
-    except OSError as error:
-        raise InputError(path, reason_for_os_error(error, path)) from error
-    finally:
-        os.close(fd)
 
 
 class _NotOpened(Exception):
@@ -382,7 +345,7 @@ def load_image(
     its composite image. Pillow's warnings about the file become ``LoadedImage.warnings``
     (never printed; for a file that fails they are dropped: the reason says enough).
     """
-    data, identity = _read_input_bytes(path)
+    data, identity = read_with_identity(path)
     if not data:
         raise InputError(path, "empty file (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()

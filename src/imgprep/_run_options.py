@@ -43,13 +43,14 @@ class RunOptions:
     workers: int | None = DEFAULTS["workers"]  # None: the CPUs available
     buffer: int | None = DEFAULTS["buffer"]  # None: 2 x workers
     max_pixels: int | None = DEFAULTS["max_pixels"]
-    max_memory: int | None = None  # bytes the images may take at once; None: the default
+    max_memory: int | None = DEFAULTS["max_memory"]  # bytes at once; None: the default
     force: bool = False
     fail_fast: bool = False
     in_place: bool = False
     allow_truncated: bool = False
     keep_icc: bool = True
-    on_collision: str = "fail"  # two inputs, one output: refuse the run, skip them, suffix them
+    # two inputs, one output: refuse the run, skip them, suffix them
+    on_collision: str = DEFAULTS["on_collision"]
     fsync: bool = False
     limit: int | None = None  # only the first N inputs, in the run's order (None: all)
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order

@@ -118,6 +118,8 @@ DEFAULTS: dict[str, Any] = {
     "workers": None,  # None: default_workers()
     "buffer": None,  # None: twice the workers
     "max_pixels": MAX_PIXELS,
+    "max_memory": None,  # None: default_max_memory(); bytes, or a size such as "2G" in the file
+    "on_collision": "fail",  # fail | skip | suffix (see _clash)
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "format": (str,),
@@ -128,6 +130,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "workers": (int,),
     "buffer": (int,),
     "max_pixels": (int,),
+    "max_memory": (str, int),
+    "on_collision": (str,),
 }
 # A preset may also set these, which shape its outputs (``seed`` will drive random steps).
 PRESET_TYPES: dict[str, tuple[type, ...]] = {**_TYPES, "keep_icc": (bool,), "seed": (int,)}
@@ -184,6 +188,12 @@ def _checked(where: str, key: str, value: Any, types: dict[str, tuple[type, ...]
             value = canonical_format(str(value))
         except UsageError as error:
             raise UsageError(f"{where}: {error}") from None
+    if key == "max_memory" and isinstance(value, str):
+        try:
+            value = parse_byte_size(value)
+        except ValueError:
+            message = f"{where}: max_memory must be a size such as 2G, not {value!r}"
+            raise UsageError(message) from None
     return value
 
 
