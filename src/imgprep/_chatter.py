@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 __all__ = ["c_stderr_as_lines", "labelled"]
 
 _READ_SIZE = 4096
+_DRAIN_SECONDS = 5.0
 
 
 def labelled(line: str) -> str:
@@ -60,7 +61,7 @@ def c_stderr_as_lines(emit: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         os.dup2(real, 2)  # the pipe's last write end closes: the reader drains it and ends
-        reader.join()
+        reader.join(_DRAIN_SECONDS)  # unless something kept a copy of it: then it stays behind
         if saved_stderr is None:
             os.close(real)
         else:  # the stream on ``real`` owns it: whatever kept the stream (a progress bar) may

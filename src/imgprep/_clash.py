@@ -25,17 +25,11 @@ import os
 from array import array
 from collections.abc import Iterator
 
-__all__ = ["ON_COLLISION", "Clashes", "collision_advice", "split_name"]
+from imgprep._discover import split_name
 
-ON_COLLISION = ("fail", "skip", "suffix")
+__all__ = ["Clashes", "collision_advice"]
 
 _NONE = -1
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """A file name's stem and extension, with its dot (``PurePath.stem`` and ``.suffix``)."""
-    dot = name.rfind(".")
-    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 class Clashes:

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imgprep._clash import ON_COLLISION
 from imgprep.config import (
     DEFAULTS,
     FORMATS,
+    ON_COLLISION,
     canonical_format,
     default_max_memory,
     format_bytes,

@@ -20,8 +20,8 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from imgprep import _discover, _fs, files
-from imgprep._clash import Clashes, collision_advice, split_name
-from imgprep._discover import InputList
+from imgprep._clash import Clashes, collision_advice
+from imgprep._discover import InputList, split_name
 from imgprep._fs import StrPath
 from imgprep._hashindex import HashIndex, repeats
 from imgprep._run_options import RunOptions

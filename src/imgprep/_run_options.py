@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgprep._clash import ON_COLLISION
-from imgprep.config import DEFAULTS, canonical_format, load_user_defaults
+from imgprep.config import DEFAULTS, ON_COLLISION, canonical_format, load_user_defaults
 from imgprep.errors import UsageError
 from imgprep.steps import Step
 
-__all__ = ["NAME_FIELDS", "ON_COLLISION", "RunOptions"]
+__all__ = ["NAME_FIELDS", "RunOptions"]
 
 NAME_FIELDS = ("stem", "suffix", "ext", "inext", "name")
 

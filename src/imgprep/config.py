@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULTS",
     "FORMATS",
     "MAX_PIXELS",
+    "ON_COLLISION",
     "PRESET_TYPES",
     "Preset",
     "canonical_format",
@@ -107,6 +108,10 @@ def canonical_format(name: str) -> str:
         raise UsageError(f"--format must be one of {known} (or jpg, tif), not {name!r}")
     return key
 
+
+# What --on-collision may say: two inputs with one output name refuse the run, fail alone, or
+# get their extensions added (see _clash).
+ON_COLLISION = ("fail", "skip", "suffix")
 
 # Defaults of the global options that a config file may override, with the type each must have.
 DEFAULTS: dict[str, Any] = {
