@@ -162,7 +162,7 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
             bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
 
-    def show(message: str) -> None:
+    def show(message: str) -> None:  # a line of stderr, above the bar when one is shown
         if bar is not None:
             bar.write(message, file=sys.stderr)
         else:
@@ -170,10 +170,6 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
 
     def on_failure(path: str, reason: str) -> None:
         show(f"Error: {path}: {reason}")
-
-    def on_chatter(line: str) -> None:  # what a C library wrote to stderr (_chatter), a line
-        if not quiet:
-            show(labelled(line))
 
     def on_record(record: OutputRecord) -> None:
         if bar is not None:
@@ -188,7 +184,8 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
         # without a bar no on_record: the outputs already up to date are then only counted
         shown: dict[str, Any] = {"on_record": on_record, "on_planning": planning}
         shown = shown if show_progress else {}
-        with c_stderr_as_lines(on_chatter):
+        # what C libraries write to descriptor 2 (libtiff), as whole lines of imgprep's
+        with c_stderr_as_lines(lambda line: None if quiet else show(labelled(line))):
             report: Report = run(options, on_start=on_start, on_failure=on_failure, **shown)
     except UsageError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
