@@ -78,8 +78,13 @@ def _size_after(effects: Effects, size: tuple[int, int]) -> tuple[int, int]:
 # towards the sum of every worker's largest (measured: 1.6 GB for 1.3 GB reserved at most,
 # -j 4). Blocks from 4 MiB up (Pillow allocates image memory in blocks of up to 16 MiB) are
 # mapped one by one once glibc's mmap threshold is fixed there (mallopt M_MMAP_THRESHOLD), so
-# they go back to the system when freed (then 0.43 GB). Process-wide and once; smaller blocks
-# (small images, Python's objects) are unaffected, and other C libraries simply lack mallopt.
+# they go back to the system when freed (then 0.43 GB). The price: mapping fresh pages costs
+# page faults, ~15% more CPU on a chain at full resolution over 12 MP images (a chain that
+# starts with resize decodes JPEGs reduced, under 4 MiB, and does not pay it). One arena
+# (M_ARENA_MAX 1) would cost nothing, but glibc fixes its arena limit when the first thread
+# starts, and one heap fragmented to 0.7-1.0 GB in the same run. Process-wide and once;
+# smaller blocks (small images, Python's objects) are unaffected, and other C libraries (musl,
+# macOS) simply lack mallopt.
 _M_MMAP_THRESHOLD = -3
 _MMAP_FROM = 4 << 20
 _mallopt_done = False
