@@ -179,3 +179,16 @@ def test_checking_many_inputs_stays_small_with_or_without_clashes(tmp_path: Path
     assert clashed_peak < 200 * count
     assert clashed.job(0, 0).key == "0.jpg.png" and clashed.job(1, 0).key == "0.png.png"
     assert clashed.problem(0) is None and clashed.problem(count - 1) is None
+
+
+def test_an_input_that_comes_to_clash_fails_though_its_output_is_current(tmp_path: Path) -> None:
+    inputs = make_inputs(tmp_path / "in", ["a.jpg", "b.jpg"])
+    out = tmp_path / "out"
+    options = RunOptions(
+        output=out, steps=[], inputs=[str(inputs)], format="png", on_collision="skip"
+    )
+    assert run(options).written == 2
+    Image.new("L", (12, 8), SHADES["a.png"]).save(inputs / "a.png")  # now a.jpg clashes
+    again = run(options)
+    assert (again.written, again.up_to_date, again.failed) == (0, 1, 2)
+    assert [path.name for path, _ in again.failures] == ["a.jpg", "a.png"]

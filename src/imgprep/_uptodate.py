@@ -46,20 +46,17 @@ class UpToDate:
 
     def redo(self, index: int, verdicts: bytes) -> None:
         """Judge input ``index`` again (its outputs were renamed, or it fails: ``_clash``);
-        ``stale_inputs`` is then out of order until ``sort_stale``."""
+        ``stale_inputs`` is out of date until ``refresh_stale``."""
         start = index * self.variants
-        was_stale = not self.is_current(index)
         self.current -= self._verdicts.count(CURRENT, start, start + self.variants)
         self._verdicts[start : start + self.variants] = verdicts
-        current = verdicts.count(CURRENT)
-        self.current += current
-        if current < self.variants and not was_stale:
-            self.stale_inputs.append(index)
-        elif current == self.variants and was_stale:
-            self.stale_inputs.remove(index)
+        self.current += verdicts.count(CURRENT)
 
-    def sort_stale(self) -> None:
-        self.stale_inputs = array("I", sorted(self.stale_inputs))
+    def refresh_stale(self, inputs: int) -> None:
+        """``stale_inputs`` from the verdicts, after ``redo`` (once: one pass over them)."""
+        self.stale_inputs = array(
+            "I", (index for index in range(inputs) if not self.is_current(index))
+        )
 
     def _set(self, index: int, verdicts: bytes) -> None:
         start = index * self.variants
@@ -103,7 +100,7 @@ def up_to_date(
     if plan.clashes:  # --on-collision skip or suffix changed these after they were judged
         for index in plan.clashes.touched():
             fresh.redo(index, judge(index, plan.jobs(index)))
-        fresh.sort_stale()
+        fresh.refresh_stale(len(plan.inputs))
     return fresh
 
 
