@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cron_scale
+import memory_ceiling
 from corpus import build_corpus
 from measure import GNU_TIME, CommandFailed, Measurement, run_measured
 from report import (
@@ -698,6 +699,10 @@ def main() -> None:
     sizes = [] if args.only else [10_000] if quick else [10_000, 100_000]
     cron = cron_scale.measure(sizes, min(runs, 3))
     targets += cron_scale.targets(cron)
+    # its own section, bench/memory_ceiling.py: files declaring 81 Mpx, -j 2 and -j 8
+    memory_files, memory_side = (4, 4000) if quick else (8, 9000)
+    memory = memory_ceiling.measure(memory_files, memory_side, "1536M", min(runs, 3))
+    targets += memory_ceiling.targets(memory)
 
     rows = [row.result for row in plan.rows]
     print()
@@ -710,6 +715,8 @@ def main() -> None:
     sections = document_sections(plan, rows, targets, startup, seed, large)
     after_startup = [title for title, _ in sections].index("Start-up") + 1
     sections.insert(after_startup, ("Cron scale", cron_scale.section(cron)))
+    memory_section = memory_ceiling.section(memory, memory_files, memory_side)
+    sections.insert(after_startup + 1, ("Memory ceiling", memory_section))
     markdown = render_markdown(
         header=document_header(started, elapsed, runs, quick, anchors, (load_before, load_after)),
         sections=sections,

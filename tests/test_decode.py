@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import os
 import random
@@ -779,7 +780,7 @@ def test_max_pixels_above_pillows_own_limit_is_imgprep_s(tmp_path: Path) -> None
         files.load_image(path, max_pixels=10**10)
     assert not isinstance(caught.value, ImageTooLargeError)
     assert caught.value.reason == "truncated image data"  # not refused for its size
-    with pytest.raises(ImageTooLargeError, match="13400x13400 = 179,560,000 pixels"):
+    with pytest.raises(ImageTooLargeError, match="inside the file is 179,560,000 pixels"):
         files.load_image(path)  # the default limit still refuses it, in imgprep's words
 
 
@@ -794,7 +795,7 @@ def test_max_pixels_applies_to_pictures_inside_the_file(tmp_path: Path, kind: st
     with pytest.raises(ImageTooLargeError) as caught:
         files.load_image(path, max_pixels=50_000)
     assert caught.value.reason == (
-        "image is 300x300 = 90,000 pixels, more than the --max-pixels limit of 50,000"
+        "a picture inside the file is 90,000 pixels, more than the --max-pixels limit of 50,000"
     )
 
 
@@ -834,7 +835,7 @@ def test_a_bomb_inside_an_icon_is_refused_by_imgprep_s_limit_alone(tmp_path: Pat
     with pytest.raises(ImageTooLargeError) as caught:
         files.load_image(path)
     assert caught.value.reason == (
-        "image is 20000x10000 = 200,000,000 pixels, more than the --max-pixels limit of"
+        "a picture inside the file is 200,000,000 pixels, more than the --max-pixels limit of"
         f" {config.MAX_PIXELS:,}"
     )
     with pytest.raises(InputError) as caught:  # allowed: decoded, and found cut short
@@ -851,6 +852,51 @@ def test_pillow_global_guards_are_left_alone_by_the_own_limit(tmp_path: Path) ->
     assert Image.MAX_IMAGE_PIXELS == config.MAX_PIXELS
     with pytest.raises(Image.DecompressionBombError):  # outside load_image: Pillow's own guard
         Image.open(path)
+
+
+def test_the_limit_is_exact_and_pillow_stays_silent_below_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Pillow's own check runs at half the limit (it refuses above twice its setting): a
+    # picture between half and all of --max-pixels passes without Pillow's warning, and the
+    # decoded size is held to the exact limit
+    path = tmp_path / "inner.ico"
+    path.write_bytes(icon_around_png(Image.new("RGBA", (300, 300), (1, 2, 3, 255))))
+    loaded = files.load_image(path, max_pixels=90_000)
+    assert loaded.image.size == (300, 300)
+    assert loaded.warnings == ("icon is not the size its directory says",)  # none of the limit
+    with pytest.raises(ImageTooLargeError) as caught:
+        files.load_image(path, max_pixels=89_999)
+    assert caught.value.reason == (
+        "image is 300x300 = 90,000 pixels, more than the --max-pixels limit of 89,999"
+    )
+    assert capfd.readouterr().err == ""
+    assert Image.MAX_IMAGE_PIXELS == config.MAX_PIXELS
+
+
+def test_threads_with_different_limits_each_keep_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "inner.ico"
+    path.write_bytes(icon_around_png(Image.new("RGBA", (300, 300), (1, 2, 3, 255))))
+
+    def size_or_refusal(limit: int) -> object:
+        try:
+            return files.load_image(path, max_pixels=limit).image.size
+        except ImageTooLargeError as error:
+            return error.reason
+
+    limits = [50_000, 10**6, None] * 20
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(size_or_refusal, limits))
+    limit_text = "more than the --max-pixels limit of 50,000"
+    refused = f"a picture inside the file is 90,000 pixels, {limit_text}"
+    exact = f"image is 300x300 = 90,000 pixels, {limit_text}"
+    for limit, result in zip(limits, results, strict=True):
+        if limit == 50_000:
+            assert result in (refused, exact)  # Pillow's check, or imgprep's after decoding
+        else:
+            assert result == (300, 300)
+    assert Image.MAX_IMAGE_PIXELS == config.MAX_PIXELS
+    assert ("ignore", None, Image.DecompressionBombWarning, None, 0) not in warnings.filters
 
 
 # ------------------------------------------------------------------------------ clear reasons
@@ -1009,6 +1055,7 @@ KNOWN_REASON = re.compile(
     r"truncated image data"
     r"|not an image Pillow can read( \(looks like (text|HTML)\))?"
     r"|image is \d+x\d+ = [\d,]+ pixels, more than the --max-pixels limit of [\d,]+"
+    r"|a picture inside the file is [\d,]+ pixels, more than the --max-pixels limit of [\d,]+"
     r"|unsupported format \([A-Z0-9]+\): Pillow recognises it but cannot decode it"
     r"|PNG text chunks too large to read safely \(over Pillow's limit for metadata\)"
     r"|broken EXIF data dropped"

@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms
 
 from corpus import sample
 from imgprep import _encode, files
@@ -305,15 +305,14 @@ def test_os_failure_gives_a_clear_error_and_keeps_the_old_output(
             os, "write", lambda fd, data: fail() if fd > 2 else real_write(fd, data)
         )
         monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: io.BufferedWriter(FullDisk()))
-    elif stage == "encode":
-        real_save = ImageFile._save
+    elif stage == "encode":  # Pillow's PNG writer, through its public registry of writers
 
         def half_then_fail(im: Image.Image, fp: io.BufferedWriter, *args: object) -> None:
-            fp.write(zlib.compress(b"partial rows", 0)[:9])  # the start of real pixel data
+            # a PNG's signature, then the start of real pixel data
+            fp.write(b"\x89PNG\r\n\x1a\n" + zlib.compress(b"partial rows", 0)[:9])
             fail()
 
-        assert real_save is not None
-        monkeypatch.setattr(ImageFile, "_save", half_then_fail)
+        monkeypatch.setitem(Image.SAVE, "PNG", half_then_fail)
     else:
         monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OutputError) as caught:
@@ -335,7 +334,7 @@ def test_interrupt_during_save_cleans_up_and_propagates(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ImageFile, "_save", interrupted)
+    monkeypatch.setitem(Image.SAVE, "PNG", interrupted)
     with pytest.raises(KeyboardInterrupt):
         files.save_image(Image.new("RGB", (8, 8)), tmp_path / "out.png", format="PNG")
     assert os.listdir(tmp_path) == []

@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imgprep.config import DEFAULTS, FORMATS, canonical_format
+from imgprep.config import (
+    DEFAULTS,
+    FORMATS,
+    ON_COLLISION,
+    canonical_format,
+    default_max_memory,
+    format_bytes,
+    parse_byte_size,
+)
 from imgprep.errors import UsageError
 
 __all__ = [
@@ -57,6 +65,7 @@ class Kind(enum.Enum):
     INT = "int"
     CHOICE = "choice"
     LIST = "list"  # repeatable: every value is kept, in order
+    SIZE = "size"  # bytes: 512M, 2G (config.parse_byte_size)
 
 
 @dataclass(frozen=True)
@@ -193,10 +202,21 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "name",
         ("--name",),
-        "Output file name; fields {stem}, {suffix} (augment's _mirror...), {ext}.",
+        "Output file name; fields {stem}, {suffix} (augment's _mirror...), {ext}, and the "
+        "input's {inext} (its extension, no dot) and {name} (stem and extension).",
         Kind.TEXT,
         "TEMPLATE",
         default=_default("name"),
+    ),
+    GlobalOption(
+        "on_collision",
+        ("--on-collision",),
+        "Two inputs with one output name (a.dds, a.png -> a.png): fail refuses the run, skip "
+        "fails those inputs alone, suffix adds each one's extension (a.dds.png, a.png.png).",
+        Kind.CHOICE,
+        "WHAT",
+        choices=ON_COLLISION,
+        default=_default("on_collision"),
     ),
     GlobalOption(
         "workers",
@@ -258,6 +278,16 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         "N",
         minimum=1,
         default=f"{_default('max_pixels')}, Pillow's",
+    ),
+    GlobalOption(
+        "max_memory",
+        ("--max-memory",),
+        "Memory the images of a run may take at once (512M, 2G); workers wait for it, and an "
+        "input that needs more alone fails.",
+        Kind.SIZE,
+        "SIZE",
+        minimum=1 << 20,
+        default=f"a quarter of the RAM, at most 2G: {format_bytes(default_max_memory())} here",
     ),
     GlobalOption(
         "allow_truncated",
@@ -421,7 +451,22 @@ def _convert(option: GlobalOption, text: str) -> Any:
         return whole_number(option, text)
     if option.kind is Kind.CHOICE:
         return canonical_format(text) if option.key == "format" else _choice(option, text)
+    if option.kind is Kind.SIZE:
+        return _byte_size(option, text)
     return text
+
+
+def _byte_size(option: GlobalOption, text: str) -> int:
+    try:
+        value = parse_byte_size(text)
+    except ValueError:
+        value = 0
+    if value < (option.minimum or 1):
+        raise UsageError(
+            f"{option.label()} must be a size such as 512M or 2G (at least "
+            f"{format_bytes(option.minimum or 1)}), not {text!r}"
+        )
+    return value
 
 
 def _choice(option: GlobalOption, text: str) -> str:

@@ -17,8 +17,9 @@ import sys
 import threading
 import warnings
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import TextIO, cast
 
 from PIL import Image
 
@@ -26,9 +27,10 @@ __all__ = [
     "BROKEN_EXIF",
     "NO_SIZE",
     "TRUNCATED",
-    "TooLarge",
+    "bomb_reason",
     "failure_reason",
     "pillow_guarded",
+    "pixel_limit",
     "structural_damage",
     "too_large_reason",
     "unsupported_reason",
@@ -145,20 +147,23 @@ def warning_reason(message: str) -> str:
     return "Pillow: " + (first if len(first) <= 100 else first[:97] + "...")
 
 
-# ------------------------------------------------------------------- per-thread Pillow guards
+# ------------------------------------------------------------------- Pillow's guards
 #
-# Two things Pillow does process-wide are made per ``load_image`` call, for the thread running
-# it, by two hooks installed once. Outside a call, in this thread or any other, both hand over
-# to what was there before, so the host program's own use of Pillow is unchanged.
-#
-# Pillow's pixel limit. ``_decode._open_header`` bypasses ``Image.open``'s check of
-# ``Image.MAX_IMAGE_PIXELS``, and ``load_image`` checks the header's width x height against its
-# ``max_pixels`` before any pixel is decoded. But some plugins call
-# ``Image._decompression_bomb_check`` themselves, for pictures the header does not describe: a
-# GIF frame larger than its screen, an ICO's or ICNS's embedded PNG, an MPO's or DCX's other
-# frames, TIFF tiles, a GIF's disposal box. Inside a call the hook applies ``max_pixels`` there
-# too (raising ``TooLarge``): one limit, imgprep's, also above Pillow's 178,956,970 pixels.
-# ``Image.MAX_IMAGE_PIXELS`` is never written (threads decode while it would be changing).
+# Pillow's pixel limit. ``_decode._open_header`` reads the header without ``Image.open``'s own
+# check, and ``load_image`` checks the header's width x height against its ``max_pixels``
+# before any pixel is decoded (and the decoded size after). But some plugins check pictures the
+# header does not describe themselves, through Pillow's ``Image.MAX_IMAGE_PIXELS``: a GIF frame
+# larger than its screen, an ICO's or ICNS's embedded PNG, an MPO's or DCX's other frames, TIFF
+# tiles, a GIF's disposal box. ``pixel_limit`` sets that documented setting from imgprep's
+# limit while imgprep decodes: Pillow raises ``DecompressionBombError`` above twice its value,
+# so it is set to half of ``max_pixels`` (rounded up: Pillow never refuses what imgprep
+# allows). The setting is process-wide, so while several calls (threads, or two runs with
+# different limits) are inside, it follows the largest of their limits (none if one has none),
+# and the value found before the first call is put back after the last. Pillow's check is the
+# backstop that keeps such a picture from being allocated; ``load_image``'s own check of the
+# decoded size applies each call's exact limit. Between half and all of the limit Pillow would
+# warn (``DecompressionBombWarning``): an "ignore" filter for it sits first in
+# ``warnings.filters`` while a limit is set, as the image is within imgprep's limit.
 #
 # Pillow's warnings ("Image appears to be a malformed MPO file", "Possibly corrupt EXIF data",
 # "Truncated File Read", ...). ``warnings.catch_warnings`` swaps process-wide state and is not
@@ -176,43 +181,75 @@ def warning_reason(message: str) -> str:
 _PILLOW_MODULES = r"PIL(\.|$)"
 _FILE_WARNINGS = (UserWarning, RuntimeWarning)
 _HOOK_LOCK = threading.Lock()
+_LIMIT_LOCK = threading.Lock()
+_BOMB_FILTER = ("ignore", None, Image.DecompressionBombWarning, None, 0)
 
 
-class TooLarge(Exception):
-    """A picture inside the file is larger than ``max_pixels`` (raised inside Pillow)."""
+class _Limits:
+    """The pixel limits of the calls inside ``pixel_limit`` now, and what they replaced."""
 
-    def __init__(self, size: tuple[int, int]) -> None:
-        super().__init__(size)
-        self.size = size
+    def __init__(self) -> None:
+        self.active: Counter[int | None] = Counter()
+        self.saved: int | None = None  # Image.MAX_IMAGE_PIXELS before the first call
+        self.filter_added = False
+
+    def pillow_value(self) -> int | None:
+        if None in self.active:
+            return None
+        return (max(limit for limit in self.active if limit is not None) + 1) // 2
+
+
+_LIMITS = _Limits()
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Inside: Pillow's own checks of pictures inside a file refuse more than about
+    ``max_pixels`` (``Image.DecompressionBombError``), and do not warn below it."""
+    limits = _LIMITS
+    with _LIMIT_LOCK:
+        if not limits.active:
+            limits.saved = Image.MAX_IMAGE_PIXELS
+            limits.filter_added = _BOMB_FILTER not in warnings.filters
+            if limits.filter_added:
+                warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        limits.active[max_pixels] += 1
+        Image.MAX_IMAGE_PIXELS = limits.pillow_value()
+    try:
+        yield
+    finally:
+        with _LIMIT_LOCK:
+            limits.active[max_pixels] -= 1
+            limits.active += Counter()  # drops the limits no call uses any more
+            if limits.active:
+                Image.MAX_IMAGE_PIXELS = limits.pillow_value()
+            else:
+                Image.MAX_IMAGE_PIXELS = limits.saved
+                if limits.filter_added:
+                    with contextlib.suppress(ValueError):  # gone if someone reset the filters
+                        cast(list[object], warnings.filters).remove(_BOMB_FILTER)  # a list
+
+
+_PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def bomb_reason(error: Image.DecompressionBombError, max_pixels: int | None) -> str:
+    """The reason for a picture inside a file that Pillow refused for its size."""
+    found = _PILLOW_PIXELS.search(str(error))
+    size = f" is {int(found.group(1)):,} pixels," if found else " is"
+    limit = f"{max_pixels:,}" if max_pixels is not None else "imgprep's"
+    return f"a picture inside the file{size} more than the --max-pixels limit of {limit}"
 
 
 class _CallState(threading.local):
     """What the ``load_image`` call running in this thread set up (nothing outside one)."""
 
-    inside = False
-    max_pixels: int | None = None
     caught: list[str] | None = None
     forwarding = False
 
 
 _STATE = _CallState()
-_pillow_bomb_check: Callable[..., None] = getattr(
-    Image._decompression_bomb_check, "__wrapped__", Image._decompression_bomb_check
-)
 _forward: Callable[..., object] | None = None
-
-
-def _bomb_check(size: tuple[int, int], *, error_only: bool = False) -> None:
-    if not _STATE.inside:
-        _pillow_bomb_check(size, error_only=error_only)
-        return
-    limit = _STATE.max_pixels
-    if limit is not None and max(1, size[0]) * max(1, size[1]) > limit:
-        raise TooLarge((size[0], size[1]))
-
-
-_bomb_check.__wrapped__ = _pillow_bomb_check  # type: ignore[attr-defined]
-Image._decompression_bomb_check = _bomb_check
 
 
 def _show_warning(
@@ -265,17 +302,18 @@ def _install_warning_hook() -> None:
 
 @contextlib.contextmanager
 def pillow_guarded(max_pixels: int | None) -> Iterator[list[str]]:
-    """Inside: Pillow's own pixel checks apply ``max_pixels`` (``TooLarge``), and its file
+    """Inside: Pillow's own pixel checks apply ``max_pixels`` (``pixel_limit``), and its file
     warnings are collected, in this thread, into the list given (their messages)."""
     _install_warning_hook()
     state = _STATE
-    saved = state.inside, state.max_pixels, state.caught
+    saved = state.caught
     caught: list[str] = []
-    state.inside, state.max_pixels, state.caught = True, max_pixels, caught
+    state.caught = caught
     try:
-        yield caught
+        with pixel_limit(max_pixels):
+            yield caught
     finally:
-        state.inside, state.max_pixels, state.caught = saved
+        state.caught = saved
 
 
 # ------------------------------------------------------------------- JPEG and PNG structure

@@ -6,19 +6,19 @@ reason (``_damage`` words them). No other exception type escapes for a bad file
 Problems that still let the pixels come out (a broken EXIF block, Pillow's warnings about the
 file) are ``LoadedImage.warnings``.
 
-Thread safety: ``load_image`` runs in several threads at once. It never changes Pillow's module
-globals (``ImageFile.LOAD_TRUNCATED_IMAGES``, ``Image.MAX_IMAGE_PIXELS``): the pixel limit is
-checked here per call, before decoding, and truncated JPEGs are recovered per call by closing
-the data stream (see ``load_image``). Two hooks installed once (``_guards``) make Pillow's own
-pixel checks and its warnings per call too, for the thread running ``load_image`` only.
+Thread safety: ``load_image`` runs in several threads at once. It never changes
+``ImageFile.LOAD_TRUNCATED_IMAGES``: truncated JPEGs are recovered per call by closing the
+data stream (see ``load_image``). The pixel limit is checked here per call, on the header's
+size before decoding and on the decoded size after; Pillow's own checks of pictures inside a
+file follow ``Image.MAX_IMAGE_PIXELS``, which ``_damage.pixel_limit`` sets from the limits of
+the calls running (the largest) and puts back after the last. Pillow's warnings are caught
+per call, for the thread running ``load_image`` only (``_damage.pillow_guarded``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
-import stat
 import struct
 import threading
 from collections.abc import Callable
@@ -32,13 +32,14 @@ from imgprep._damage import (
     BROKEN_EXIF,
     NO_SIZE,
     TRUNCATED,
+    bomb_reason,
     failure_reason,
     structural_damage,
     too_large_reason,
     unsupported_reason,
     warning_reason,
 )
-from imgprep._fs import StrPath, reason_for_os_error
+from imgprep._fs import StrPath, read_with_identity
 from imgprep._metadata import Metadata, read_metadata
 from imgprep._signatures import SIGNATURE_BYTES, has_image_signature
 from imgprep.errors import ImageTooLargeError, ImgprepError, InputError
@@ -118,41 +119,6 @@ _EXIF_ORIENTATION = 0x0112
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # these swap width and height
 
 
-def _read_input_bytes(path: StrPath) -> tuple[bytes, tuple[int, int]]:
-    """The file's bytes and its ``(size, st_mtime_ns)`` taken from the same open file.
-
-    Plain ``os`` calls, no file object: open, fstat, usually one read, close. Each call lets
-    another thread take the GIL, and this runs once per image.
-    """
-    # O_NONBLOCK: opening a fifo must not wait for a writer; it is refused just below.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise InputError(path, reason_for_os_error(error, path)) from error
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(path, "is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(path, "not a regular file")
-        os.set_blocking(fd, True)
-        # To the end, whatever the size said: a signal can cut a read short, and the file may
-        # grow. Asking one byte past the size lets the usual case end with one more, empty read.
-        chunks: list[bytes] = []
-        received = 0
-        while chunk := os.read(fd, max(info.st_size + 1 - received, 1 << 16)):
-            chunks.append(chunk)
-            received += len(chunk)
-        data = b"".join(chunks)
-        if len(data) != info.st_size:  # it changed while being read: describe what was read
-            info = os.fstat(fd)
-        return data, (info.st_size, info.st_mtime_ns)
-    except OSError as error:
-        raise InputError(path, reason_for_os_error(error, path)) from error
-    finally:
-        os.close(fd)
-
-
 class _NotOpened(Exception):
     """No plugin opened the data; ``reason`` says why, as ``_header_reason`` words it."""
 
@@ -162,16 +128,28 @@ class _NotOpened(Exception):
 
 
 def _is_stub(format_name: str) -> bool:
-    """Whether Pillow only identifies ``format_name`` (WMF, HDF5, BUFR, GRIB, MPEG): it needs a
-    handler or program this installation does not have to decode the pixels."""
+    """Whether Pillow's plugin for ``format_name`` only identifies it (WMF, HDF5, BUFR, GRIB,
+    MPEG): decoding the pixels needs a handler the host program may register (the plugin's
+    public ``register_handler``); ``_load_stub`` finds out whether one is there."""
     if format_name == "MPEG":  # reads the size from the header, never the pixels
         return True
     factory = Image.OPEN.get(format_name, (None, None))[0]
-    return (
-        isinstance(factory, type)
-        and issubclass(factory, ImageFile.StubImageFile)
-        and getattr(factory, "_handler", None) is None
-    )
+    return isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)
+
+
+def _load_stub(path: StrPath, image: ImageFile.ImageFile) -> ImageFile.ImageFile:
+    """A stub image decoded by the handler registered for its format, or ``InputError``
+    "unsupported format" when there is none (Pillow's stub then fails to load at once)."""
+    format_name = image.format or "image"
+    if format_name == "MPEG":
+        raise InputError(path, unsupported_reason(format_name))
+    try:
+        image.load()  # with a handler, the image becomes the handler's (Pillow's design)
+    except (MemoryError, RecursionError, Image.DecompressionBombError):
+        raise
+    except Exception as error:  # no handler: "cannot find loader"; else the handler's error
+        raise InputError(path, failure_reason(error, format_name)) from error
+    return image
 
 
 def _open_header(data: bytes) -> ImageFile.ImageFile:
@@ -208,7 +186,7 @@ def _open_header(data: bytes) -> ImageFile.ImageFile:
                 # the exceptions Image.open treats as "not this format"
                 if accept is not None:
                     recognised.append((format_name, error))
-            except (_damage.TooLarge, MemoryError, RecursionError):
+            except (Image.DecompressionBombError, MemoryError, RecursionError):
                 raise
             except Exception as error:  # Image.open gives up here: the format is this one...
                 if accept is None or _is_stub(format_name) or not _loosely_taken(data):
@@ -354,6 +332,7 @@ def load_image(
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None = None,
     allow_truncated: bool = False,
     keep_metadata: bool = False,
+    on_size: Callable[[tuple[int, int], str, int], None] | None = None,
 ) -> LoadedImage:
     """Read and decode one input; raise ``InputError(path, reason)`` for any bad file.
 
@@ -366,24 +345,26 @@ def load_image(
     because the decoders accept some damage silently. Truncated data is an error unless
     ``allow_truncated``; then a truncated JPEG is decoded with its missing part grey (other
     formats stay an error: Pillow only tolerates their truncation through a process-wide
-    switch, which is never flipped). Multi-frame files give their first frame; a layered PSD
+    switch, which is never flipped). ``on_size(size, mode, file_bytes)`` is called once the
+    size and mode the decoder will give are known (after the header and any reduction), before
+    any pixel is decoded: it may wait (for memory) or raise an ``ImgprepError``, which fails the
+    input with its message. Multi-frame files give their first frame; a layered PSD
     its composite image. Pillow's warnings about the file become ``LoadedImage.warnings``
     (never printed; for a file that fails they are dropped: the reason says enough).
     ``keep_metadata``: also read the EXIF and XMP to write with the outputs
     (``LoadedImage.metadata``; see ``_metadata``).
     """
-    data, identity = _read_input_bytes(path)
+    data, identity = read_with_identity(path)
     if not data:
         raise InputError(path, "empty file (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
     with _damage.pillow_guarded(max_pixels) as caught:
         try:
-            loaded = _decode(path, data, max_pixels, hint, allow_truncated, keep_metadata)
+            loaded = _decode(path, data, max_pixels, hint, allow_truncated, keep_metadata, on_size)
         except (InputError, MemoryError, RecursionError):
             raise
-        except _damage.TooLarge as error:
-            assert max_pixels is not None
-            raise ImageTooLargeError(path, too_large_reason(error.size, max_pixels)) from None
+        except Image.DecompressionBombError as error:  # a picture inside, beyond the header
+            raise ImageTooLargeError(path, bomb_reason(error, max_pixels)) from None
         except ImgprepError as error:  # from the hint: a plain sentence already
             raise InputError(path, str(error)) from error
         except Exception as error:
@@ -402,15 +383,29 @@ def _decode(
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
     allow_truncated: bool,
     keep_metadata: bool,
+    on_size: Callable[[tuple[int, int], str, int], None] | None,
 ) -> LoadedImage:
     image = _open_checked(path, data, max_pixels, allow_truncated)
     format_name = image.format or "image"
     try:
-        return _decode_opened(path, data, image, hint, allow_truncated, keep_metadata)
-    except (InputError, _damage.TooLarge, ImgprepError, MemoryError, RecursionError):
+        settings = _Settings(max_pixels, allow_truncated, on_size, keep_metadata)
+        return _decode_opened(path, data, image, hint, settings)
+    except (InputError, Image.DecompressionBombError, ImgprepError, MemoryError, RecursionError):
         raise
     except Exception as error:
         raise InputError(path, failure_reason(error, format_name)) from error
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What ``load_image`` was asked besides the file: ``max_pixels`` (also for the decoded
+    size: a GIF frame may be larger than its screen), ``allow_truncated``, ``on_size``,
+    ``keep_metadata``."""
+
+    max_pixels: int | None
+    allow_truncated: bool
+    on_size: Callable[[tuple[int, int], str, int], None] | None
+    keep_metadata: bool = False
 
 
 def _decode_opened(
@@ -418,10 +413,10 @@ def _decode_opened(
     data: bytes,
     image: ImageFile.ImageFile,
     hint: Callable[[tuple[int, int]], DecodeHint | None] | None,
-    allow_truncated: bool,
-    keep_metadata: bool = False,
+    settings: _Settings,
 ) -> LoadedImage:
     """Decode an image whose header passed ``_open_checked``: upright, in a working mode."""
+    max_pixels, allow_truncated = settings.max_pixels, settings.allow_truncated
     width, height = image.size
     orientation, exif_warning = _orientation(image)
     decode_hint = None
@@ -432,13 +427,16 @@ def _decode_opened(
         _apply_hint(image, decode_hint, orientation)
     icc_profile = image.info.get("icc_profile") or None
     profile = icc_profile if isinstance(icc_profile, bytes) else None
+    if settings.on_size is not None:  # the size and mode the decoder gives, hint applied
+        settings.on_size(image.size, image.mode, len(data))
     image = _load_pixels(path, data, image, decode_hint, orientation, allow_truncated)
     decoded_size = image.size
     if 0 in decoded_size:
         raise InputError(path, NO_SIZE)
+    _check_pixels(path, decoded_size, max_pixels)
     oriented, rewrite_warning = _turn_upright(image)
     metadata = None
-    if keep_metadata:
+    if settings.keep_metadata:
         metadata, unwritable = read_metadata(image, oriented)
         if exif_warning or rewrite_warning:  # a block dropped as broken stays dropped
             metadata = Metadata(None, metadata.xmp)
@@ -468,16 +466,21 @@ def _open_checked(
         raise InputError(path, error.reason) from error.__cause__
     format_name = image.format or "image"
     if _is_stub(format_name):
-        raise InputError(path, unsupported_reason(format_name))
+        _check_pixels(path, image.size, max_pixels)
+        image = _load_stub(path, image)
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InputError(path, NO_SIZE)
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageTooLargeError(path, too_large_reason((width, height), max_pixels))
+    _check_pixels(path, image.size, max_pixels)
     damage = structural_damage(data, format_name)
     if damage is not None and not (allow_truncated and damage == TRUNCATED):
         raise InputError(path, damage)
     return image
+
+
+def _check_pixels(path: StrPath, size: tuple[int, int], max_pixels: int | None) -> None:
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError(path, too_large_reason(size, max_pixels))
 
 
 def _load_pixels(
@@ -493,7 +496,7 @@ def _load_pixels(
     format_name = image.format or "image"
     try:
         image.load()
-    except (_damage.TooLarge, MemoryError, RecursionError):
+    except (Image.DecompressionBombError, MemoryError, RecursionError):
         raise
     except Exception as error:
         reason = failure_reason(error, format_name)

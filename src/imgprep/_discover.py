@@ -27,6 +27,7 @@ __all__ = [
     "iter_found",
     "iter_inputs",
     "read_path_list",
+    "split_name",
 ]
 
 
@@ -70,10 +71,11 @@ def _stat(path: str) -> tuple[os.stat_result, bool]:
     return info, False
 
 
-def _suffix(name: str) -> str:
-    """``PurePath(name).suffix`` of a file name."""
+def split_name(name: str) -> tuple[str, str]:
+    """A file name's stem and extension with its dot: ``PurePath(name).stem`` and ``.suffix``
+    (text: this runs for every file found and every output named)."""
     dot = name.rfind(".")
-    return name[dot:] if 0 < dot < len(name) - 1 else ""
+    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 def _sniff(path: str) -> bool:
@@ -125,7 +127,7 @@ class _Finder:
         """One directory entry (or glob match): an input, a folder to walk, or nothing."""
         if name.endswith(TEMP_SUFFIX):  # a temporary file of a run that was killed
             return
-        has_image_extension = _suffix(name).lower() in IMAGE_EXTENSIONS
+        has_image_extension = split_name(name)[1].lower() in IMAGE_EXTENSIONS
         try:
             info, is_link = _stat(path)
         except OSError as error:

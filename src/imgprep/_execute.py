@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgprep import files
+from imgprep._budget import MemoryBudget, peak_bytes
+from imgprep._damage import pixel_limit
 from imgprep._discover import InputList
 from imgprep._draws import INPUT_STAGE, Draws, merged, variant_stage
 from imgprep._plan import Job, Plan, split_at_augment
@@ -35,7 +37,7 @@ from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
 from imgprep._uptodate import UpToDate, input_name, up_to_date
-from imgprep.config import default_workers
+from imgprep.config import default_max_memory, default_workers
 from imgprep.errors import ImgprepError, InputError, OutputError
 from imgprep.manifest import CHECK, CURRENT, Entry, Manifest, read_input
 from imgprep.seq import add_cache, collate, prefetch, smap
@@ -47,9 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["execute"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Decoded:
-    image: Image
+    image: Image | None  # None once the input's outputs are done (a cache may hold this)
     icc_profile: bytes | None
     identity: tuple[int, int]
     digest: str
@@ -103,7 +105,11 @@ def execute(
     take.on_warning, take.details = on_warning, details
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
-            with prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results:
+            # pixel_limit: Pillow's checks in the steps too (crop) follow --max-pixels
+            with (
+                pixel_limit(options.max_pixels),
+                prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results,
+            ):
                 for position, group in enumerate(results):
                     take.current_until(fresh.stale_inputs[position])
                     take(work.finished.pop(position))
@@ -119,6 +125,7 @@ def execute(
         # disk and in the manifest: count them too. The pool has been closed by now.
         for position in sorted(work.finished):
             take(work.finished.pop(position))
+        work.budget.close()  # inputs still waiting for memory in the background give up
         _close_manifest(manifest, plan, report)
 
 
@@ -230,6 +237,10 @@ class _Work:
         self.decoded: Sequence[_Decoded | _Failed] = ()
         self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
         self.read: dict[int, tuple[str, tuple[int, int]] | None] = {}  # CHECK: sha256, identity
+        # --max-memory: what each input in flight reserved before decoding, given back when
+        # its outputs are written (and its decode, which a cache may keep, dropped)
+        self.budget = MemoryBudget(options.max_memory or default_max_memory())
+        self.reserved: dict[int, tuple[int, _Decoded | None]] = {}
 
     def groups(self, workers: int, buffer: int) -> Sequence[tuple[OutputRecord, ...]]:
         """One item per input with work left: the records of its outputs (lazy)."""
@@ -253,7 +264,7 @@ class _Work:
     def decode(self, position: int) -> _Decoded | _Failed:
         """Load the input at ``position`` and apply the steps before augment."""
         index = self.stale[position]
-        problem = self.inputs.problem(index)
+        problem = self.plan.problem(index)  # also a collision it is left out for
         if problem is not None:
             return _Failed(problem)
         try:
@@ -263,6 +274,7 @@ class _Work:
                 hint=self.hint,
                 allow_truncated=self.options.allow_truncated,
                 keep_metadata=self.options.keep_metadata,
+                on_size=functools.partial(self._reserve, position),
             )
             name = input_name(self.inputs.relative_text(index))
             draws = Draws(self.options.seed, name, INPUT_STAGE)
@@ -270,7 +282,7 @@ class _Work:
         except Exception as error:  # this image's failure, whatever raised it
             return _Failed(failure_reason(error))
         facts = _input_facts(loaded) if self.details else None
-        return _Decoded(
+        decoded = _Decoded(
             image,
             loaded.icc_profile,
             loaded.identity,
@@ -281,6 +293,14 @@ class _Work:
             warnings=loaded.warnings,
             facts=facts,
         )
+        self.reserved[position] = (self.reserved.get(position, (0, None))[0], decoded)
+        return decoded
+
+    def _reserve(self, position: int, size: tuple[int, int], mode: str, file_bytes: int) -> None:
+        """Wait until the memory input ``position`` needs is free (``load_image``'s on_size)."""
+        needed = peak_bytes(size, mode, file_bytes, self.options.steps)
+        self.budget.reserve(needed)
+        self.reserved[position] = (needed, None)
 
     def produce(self, variant_index: int, position: int) -> OutputRecord:
         started = time.perf_counter() if self.details else 0.0
@@ -326,6 +346,10 @@ class _Work:
     def finish(self, position: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
         self.finished[position] = group
         self.read.pop(position, None)
+        needed, decoded = self.reserved.pop(position, (0, None))
+        if decoded is not None:
+            decoded.image = None
+        self.budget.release(needed)
         return group
 
 
@@ -375,6 +399,7 @@ def _produce(
     warned = source.warnings
     try:
         image, full = source.image, source.full_size
+        assert image is not None, "an input's decode is dropped only after all its outputs"
         if job.variant.op is not None:
             image = job.variant.op(image)
             if full is not None and job.variant.effects.swaps_axes:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeAlias
 
-from imgprep.errors import OutputError
+from imgprep.errors import InputError, OutputError
 
 __all__ = [
     "TEMP_SUFFIX",
@@ -34,6 +34,7 @@ __all__ = [
     "folder_write_problem",
     "is_inside",
     "read_text",
+    "read_with_identity",
     "reason_for_os_error",
     "remove_stale_temp_files",
     "write_atomic",
@@ -311,3 +312,39 @@ def file_digest(path: StrPath) -> str | None:
             return hashlib.file_digest(stream, "sha256").hexdigest()
     except OSError:
         return None
+
+
+def read_with_identity(path: StrPath) -> tuple[bytes, tuple[int, int]]:
+    """An input file's bytes and its ``(size, st_mtime_ns)`` taken from the same open file;
+    ``InputError`` (a directory, a fifo, an OSError) with a short reason.
+
+    Plain ``os`` calls, no file object: open, fstat, usually one read, close. Each call lets
+    another thread take the GIL, and this runs once per image.
+    """
+    # O_NONBLOCK: opening a fifo must not wait for a writer; it is refused just below.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise InputError(path, reason_for_os_error(error, path)) from error
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(path, "is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(path, "not a regular file")
+        os.set_blocking(fd, True)
+        # To the end, whatever the size said: a signal can cut a read short, and the file may
+        # grow. Asking one byte past the size lets the usual case end with one more, empty read.
+        chunks: list[bytes] = []
+        received = 0
+        while chunk := os.read(fd, max(info.st_size + 1 - received, 1 << 16)):
+            chunks.append(chunk)
+            received += len(chunk)
+        data = b"".join(chunks)
+        if len(data) != info.st_size:  # it changed while being read: describe what was read
+            info = os.fstat(fd)
+        return data, (info.st_size, info.st_mtime_ns)
+    except OSError as error:
+        raise InputError(path, reason_for_os_error(error, path)) from error
+    finally:
+        os.close(fd)

@@ -3,8 +3,9 @@
 ``gather_inputs`` finds the inputs (paths only, nothing opened) minus outputs that would feed
 back into the run. ``Plan`` makes each output's ``Job`` (input, variant, manifest key, recipe
 fingerprint, format) on demand from two indices, so a plan of a million outputs holds nothing
-per output; ``Plan.check`` still walks all of them before anything is written, refusing
-collisions, names that leave the output folder and outputs that would overwrite an input.
+per output; ``Plan.check`` still walks all of them before anything is written, refusing names
+that leave the output folder and outputs that would overwrite an input, and finding
+collisions, which ``--on-collision`` refuses, skips or suffixes (``_clash``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from imgprep import _discover, _fs, files
-from imgprep._discover import InputList
+from imgprep._clash import Clashes, collision_advice
+from imgprep._discover import InputList, split_name
 from imgprep._draws import DRAWS_VERSION
 from imgprep._fs import StrPath
 from imgprep._hashindex import HashIndex, repeats
@@ -104,6 +106,7 @@ class Plan:
         self._key_folders: dict[str, str] = {}  # relative folder -> its key prefix ("a/b/")
         self._requested = canonical_format(options.format)
         self._default_name = options.name == "{stem}{suffix}.{ext}"  # formatted faster
+        self.clashes = Clashes(len(self.inputs))  # empty until a collision is found
 
     def __len__(self) -> int:
         return len(self.inputs) * len(self.variants)
@@ -116,7 +119,9 @@ class Plan:
         """Every output of input ``index``, one per variant."""
         # Text, not PurePath: this runs for every output (planning twice, then in the worker).
         folder, _, base = self.inputs.relative_text(index).rpartition(os.sep)
-        stem = _stem_and_suffix(base)[0]
+        stem, dotted = split_name(base)
+        if self.clashes and self.clashes.is_suffixed(index):
+            stem = base  # --on-collision suffix: a.dds -> a.dds.png
         pil_format, ext = self._format(index)
         recipes = self._recipes.get((pil_format, ext)) or self._new_recipes(pil_format, ext)
         prefix = self._key_folders.get(folder)
@@ -125,7 +130,9 @@ class Plan:
             if self._default_name:
                 name = f"{stem}{variant.suffix}.{ext}"
             else:
-                name = self.options.name.format(stem=stem, suffix=variant.suffix, ext=ext)
+                name = self.options.name.format(
+                    stem=stem, suffix=variant.suffix, ext=ext, inext=dotted[1:], name=base
+                )
             if prefix is not None and os.sep not in name and name not in _ODD_NAMES:
                 key = prefix + name  # the usual case: a plain name in a folder seen before
             else:
@@ -156,7 +163,7 @@ class Plan:
             return files.OUTPUT_FORMATS[self._requested]
         # With --format same the extension decides until the file is opened; an input whose
         # content disagrees with its extension is still written in the format its name promises.
-        suffix = _stem_and_suffix(os.path.basename(self.inputs.path_text(index)))[1]
+        suffix = split_name(os.path.basename(self.inputs.path_text(index)))[1]
         known = self._formats.get(suffix)
         if known is None:
             known = self._formats[suffix] = files.output_format(
@@ -175,9 +182,18 @@ class Plan:
         return prefix
 
     def check(self, each_input: Callable[[int, list[Job]], None] | None = None) -> None:
-        """Raise before anything is written if two outputs would collide, one would leave the
-        output folder, or one would overwrite an input without --in-place. ``each_input``
-        sees every input's jobs on the way (what else needs them need not make them again)."""
+        """Raise before anything is written if one output would leave the output folder, or
+        overwrite an input without --in-place, or two would collide (--on-collision fail;
+        ``skip`` fails the inputs of a collision, see ``problem``, and ``suffix`` renames
+        them, see ``_clash``). ``each_input`` sees every input's jobs on the way (what else
+        needs them need not make them again); they may change after (``clashes.touched``)."""
+        self._check_once(each_input)
+        if self.options.on_collision == "suffix":
+            while self.clashes.suffix_clashing():  # the suffixed names may clash anew
+                self.clashes.forget_clashes()
+                self._check_once()
+
+    def _check_once(self, each_input: Callable[[int, list[Job]], None] | None = None) -> None:
         # This walks every output of a possibly huge run, so it keeps only hashes of real paths
         # in arrays (~16 bytes an output, dropped when done); a repeated hash is confirmed on
         # the real paths themselves in a second pass, which a run without a problem never makes.
@@ -254,17 +270,23 @@ class Plan:
             for real, index in self._real_inputs()
             if self.inputs.problem(index) is None and hash(real) in suspects
         }
-        claimed: dict[str, str] = {}
+        claimed: dict[str, int] = {}
         for real, job in self._real_outputs():
             if hash(real) not in suspects:
                 continue
             path = job.path(options.output)
             source_path = self.inputs.path_text(job.index)
-            earlier = claimed.setdefault(real, source_path)
-            if earlier != source_path:
+            earlier = claimed.setdefault(real, job.index)
+            if earlier != job.index:
+                if options.on_collision != "fail":
+                    self.clashes.record(earlier, job.index)
+                    continue
+                earlier_path = self.inputs.path_text(earlier)
+                advice = collision_advice(options.name, earlier_path, source_path)
                 raise OutputCollisionError(
-                    f"{earlier} and {source_path} would both be written to {path}; "
-                    "rename one or use --name"
+                    f"{earlier_path} and {source_path} would both be written to {path}: "
+                    f"{advice}; or --on-collision skip (leave out the inputs that clash) or "
+                    "suffix (add each one's extension to its name)"
                 )
             source = inputs.get(real)
             if source is not None and not options.in_place:
@@ -273,18 +295,29 @@ class Plan:
                     "pass --in-place to allow it or choose another --output"
                 )
 
+    def problem(self, index: int) -> str | None:
+        """Why input ``index`` is not done: its own problem, or a collision it is left out
+        for (--on-collision skip, or suffix that could not part it)."""
+        problem = self.inputs.problem(index)
+        if problem is not None or not self.clashes:
+            return problem
+        other = self.clashes.other(index)
+        if other is None:
+            return None
+        output = self.options.output
+        mine = [job.path(output) for job in self.jobs(index)]
+        path = next((p for job in self.jobs(other) if (p := job.path(output)) in mine), mine[0])
+        other_path = self.inputs.path_text(other)
+        again = ", even with the input extensions added" if self.clashes.is_suffixed(index) else ""
+        advice = collision_advice(self.options.name, self.inputs.path_text(index), other_path)
+        return f"not written: {other_path} has the same output {path}{again}; {advice}"
+
 
 def plan_outputs(options: RunOptions, inputs: Sequence[InputFile]) -> Plan:
     """The plan of a run, checked (see ``Plan.check``)."""
     plan = Plan(options, inputs)
     plan.check()
     return plan
-
-
-def _stem_and_suffix(name: str) -> tuple[str, str]:
-    """``PurePath(name).stem`` and ``.suffix`` for a file name (no separator)."""
-    dot = name.rfind(".")
-    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 _ODD_NAMES = ("", os.curdir, os.pardir)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgprep.config import DEFAULTS, canonical_format, load_user_defaults
+from imgprep.config import DEFAULTS, ON_COLLISION, canonical_format, load_user_defaults
 from imgprep.errors import UsageError
 from imgprep.steps import Step
 
 __all__ = ["NAME_FIELDS", "RunOptions"]
 
-NAME_FIELDS = ("stem", "suffix", "ext")
+NAME_FIELDS = ("stem", "suffix", "ext", "inext", "name")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class RunOptions:
     workers: int | None = DEFAULTS["workers"]  # None: the CPUs available
     buffer: int | None = DEFAULTS["buffer"]  # None: 2 x workers
     max_pixels: int | None = DEFAULTS["max_pixels"]
+    max_memory: int | None = DEFAULTS["max_memory"]  # bytes at once; None: the default
     force: bool = False
     fail_fast: bool = False
     in_place: bool = False
@@ -49,6 +50,8 @@ class RunOptions:
     keep_icc: bool = True
     keep_metadata: bool = False  # EXIF (Orientation 1) and XMP written with the outputs
     depth: str = "keep"  # "8", "16" or "keep": bits a sample of the outputs (see _encode)
+    # two inputs, one output: refuse the run, skip them, suffix them
+    on_collision: str = DEFAULTS["on_collision"]
     fsync: bool = False
     limit: int | None = None  # only the first N inputs, in the run's order (None: all)
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order
@@ -74,16 +77,19 @@ class RunOptions:
             raise UsageError(f"workers must be at least 1, not {self.workers}")
         if self.buffer is not None and self.buffer < 1:
             raise UsageError(f"buffer must be at least 1, not {self.buffer}")
+        if self.max_memory is not None and self.max_memory < 1:
+            raise UsageError(f"max memory must be positive, not {self.max_memory}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise UsageError(f"max pixels must be positive, not {self.max_pixels}")
         _check_depth(self.depth, canonical_format(self.format))
+        if self.on_collision not in ON_COLLISION:
+            allowed = ", ".join(ON_COLLISION)
+            raise UsageError(f"on collision must be one of {allowed}, not {self.on_collision!r}")
         fields = _template_fields(self.name)
         unknown = sorted(fields - set(NAME_FIELDS))
         if unknown:
-            raise UsageError(
-                f"--name may use {{stem}}, {{suffix}} and {{ext}}, not {{{unknown[0]}}} "
-                f"in {self.name!r}"
-            )
+            allowed = ", ".join("{" + field + "}" for field in NAME_FIELDS)
+            raise UsageError(f"--name may use {allowed}, not {{{unknown[0]}}} in {self.name!r}")
         if "ext" not in fields:
             _check_literal_extension(self.name, canonical_format(self.format))
         if self.prune and (self.limit is not None or self.sample is not None):

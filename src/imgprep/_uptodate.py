@@ -44,6 +44,20 @@ class UpToDate:
         start = index * self.variants
         return self._verdicts.count(CURRENT, start, start + self.variants) == self.variants
 
+    def redo(self, index: int, verdicts: bytes) -> None:
+        """Judge input ``index`` again (its outputs were renamed, or it fails: ``_clash``);
+        ``stale_inputs`` is out of date until ``refresh_stale``."""
+        start = index * self.variants
+        self.current -= self._verdicts.count(CURRENT, start, start + self.variants)
+        self._verdicts[start : start + self.variants] = verdicts
+        self.current += verdicts.count(CURRENT)
+
+    def refresh_stale(self, inputs: int) -> None:
+        """``stale_inputs`` from the verdicts, after ``redo`` (once: one pass over them)."""
+        self.stale_inputs = array(
+            "I", (index for index in range(inputs) if not self.is_current(index))
+        )
+
     def _set(self, index: int, verdicts: bytes) -> None:
         start = index * self.variants
         self._verdicts[start : start + self.variants] = verdicts
@@ -83,6 +97,10 @@ def up_to_date(
     else:
         for index in range(len(plan.inputs)):
             each_input(index, plan.jobs(index))
+    if plan.clashes:  # --on-collision skip or suffix changed these after they were judged
+        for index in plan.clashes.touched():
+            fresh.redo(index, judge(index, plan.jobs(index)))
+        fresh.refresh_stale(len(plan.inputs))
     return fresh
 
 
@@ -90,13 +108,13 @@ class _Judge:
     """The verdicts on one input's outputs (text all along: no Path object per file)."""
 
     def __init__(self, plan: Plan, manifest: Manifest) -> None:
-        self.inputs, self.manifest = plan.inputs, manifest
+        self.plan, self.inputs, self.manifest = plan, plan.inputs, manifest
         self.output = os.fspath(plan.options.output)
         self.all_stale = bytes(len(plan.variants))
 
     def __call__(self, index: int, jobs: list[Job]) -> bytes:
         inputs = self.inputs
-        if inputs.problem(index) is not None:
+        if self.plan.problem(index) is not None:
             return self.all_stale  # the worker reports the problem
         identity = inputs.identity(index) or _fs.file_identity(inputs.path_text(index))
         if identity is None:

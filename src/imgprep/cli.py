@@ -172,6 +172,7 @@ def _print_error(message: str) -> None:
 
 
 def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) -> int:
+    from imgprep._chatter import c_stderr_as_lines, labelled
     from imgprep.pipeline import run
 
     bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
@@ -210,15 +211,17 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
         shown: dict[str, Any] = {"on_planning": planning} if show_progress else {}
         if show_progress or log.wants_records:
             shown["on_record"] = on_record
-        report: Report = run(
-            options,
-            on_start=on_start,
-            on_failure=on_failure,
-            on_warning=on_warning,
-            on_planned=log.planned,
-            details=log.wants_records,
-            **shown,
-        )
+        # what C libraries write to descriptor 2 (libtiff), as whole lines of imgprep's
+        with c_stderr_as_lines(lambda line: None if quiet else _say(labelled(line))):
+            report: Report = run(
+                options,
+                on_start=on_start,
+                on_failure=on_failure,
+                on_warning=on_warning,
+                on_planned=log.planned,
+                details=log.wants_records,
+                **shown,
+            )
     except ImgprepError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
         code = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED

@@ -30,12 +30,16 @@ __all__ = [
     "DEFAULTS",
     "FORMATS",
     "MAX_PIXELS",
+    "ON_COLLISION",
     "PRESET_TYPES",
     "Preset",
     "canonical_format",
+    "default_max_memory",
     "default_workers",
+    "format_bytes",
     "load_presets",
     "load_user_defaults",
+    "parse_byte_size",
     "user_config_path",
 ]
 
@@ -52,6 +56,38 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_max_memory() -> int:
+    """The default memory ceiling of a run (``--max-memory``): a quarter of the machine's RAM,
+    at most 2 GiB (1 GiB where the RAM cannot be read)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system that says
+        return 1 << 30
+    return max(1 << 20, min(ram // 4, 2 << 30))
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_byte_size(text: str) -> int:
+    """``512M``, ``2G``, ``1.5G``, ``300000000`` (bytes; K, M, G, T are powers of 1024, any
+    case, with an optional ``B`` or ``iB``) as a number of bytes; ``ValueError`` otherwise."""
+    stripped = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = stripped[-1:] if stripped[-1:] in "KMGT" else ""
+    number = stripped[: len(stripped) - len(unit)].strip()
+    if not number or not number.replace(".", "", 1).isdigit() or not number.isascii():
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(number) * _UNITS[unit])
+
+
+def format_bytes(count: int) -> str:
+    """``count`` bytes for a person: 512 MiB, 1.5 GiB, 800 KiB."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
 
 
 # PNG pixels are deflated by zlib-ng (see png.py), whose level 7 gives photos the size Pillow's
@@ -73,6 +109,10 @@ def canonical_format(name: str) -> str:
     return key
 
 
+# What --on-collision may say: two inputs with one output name refuse the run, fail alone, or
+# get their extensions added (see _clash).
+ON_COLLISION = ("fail", "skip", "suffix")
+
 # Defaults of the global options that a config file may override, with the type each must have.
 DEFAULTS: dict[str, Any] = {
     "format": "same",
@@ -83,6 +123,8 @@ DEFAULTS: dict[str, Any] = {
     "workers": None,  # None: default_workers()
     "buffer": None,  # None: twice the workers
     "max_pixels": MAX_PIXELS,
+    "max_memory": None,  # None: default_max_memory(); bytes, or a size such as "2G" in the file
+    "on_collision": "fail",  # fail | skip | suffix (see _clash)
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "format": (str,),
@@ -93,6 +135,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "workers": (int,),
     "buffer": (int,),
     "max_pixels": (int,),
+    "max_memory": (str, int),
+    "on_collision": (str,),
 }
 # A preset may also set these, which shape its outputs (``seed``: what random steps draw).
 PRESET_TYPES: dict[str, tuple[type, ...]] = {
@@ -156,6 +200,12 @@ def _checked(where: str, key: str, value: Any, types: dict[str, tuple[type, ...]
             value = canonical_format(str(value))
         except UsageError as error:
             raise UsageError(f"{where}: {error}") from None
+    if key == "max_memory" and isinstance(value, str):
+        try:
+            value = parse_byte_size(value)
+        except ValueError:
+            message = f"{where}: max_memory must be a size such as 2G, not {value!r}"
+            raise UsageError(message) from None
     return value
 
 
