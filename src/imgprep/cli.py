@@ -172,33 +172,11 @@ def _print_error(message: str) -> None:
 
 
 def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) -> int:
-    from imgprep._chatter import c_stderr_as_lines, labelled
+    from imgprep._chatter import c_stderr_as_lines
     from imgprep.pipeline import run
 
-    bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
+    screen = _Screen(options, show_progress=show_progress, quiet=quiet, log=log)
     received: list[int] = []
-    planning = _PlanningBar()
-
-    def on_start(total: int) -> None:
-        nonlocal bar
-        planning.close()
-        if show_progress and not options.dry_run:  # a dry run lists: no output is made
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
-            _SAY.append(lambda line: bar.write(line, file=sys.stderr))
-
-    def on_failure(path: str, reason: str) -> None:
-        _say(f"Error: {path}: {reason}")
-
-    def on_warning(path: str, reason: str) -> None:
-        if not quiet:
-            _say(f"Warning: {path}: {reason}")
-
-    def on_record(record: OutputRecord) -> None:
-        if bar is not None:
-            bar.update()
-        log.record(record)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
@@ -206,37 +184,80 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
 
     previous = _install_sigterm(on_sigterm)
     try:
-        # without a bar, a report or -v, no on_record: the outputs already up to date are
-        # then only counted
-        shown: dict[str, Any] = {"on_planning": planning} if show_progress else {}
-        if show_progress or log.wants_records:
-            shown["on_record"] = on_record
         # what C libraries write to descriptor 2 (libtiff), as whole lines of imgprep's
-        with c_stderr_as_lines(lambda line: None if quiet else _say(labelled(line))):
-            report: Report = run(
-                options,
-                on_start=on_start,
-                on_failure=on_failure,
-                on_warning=on_warning,
-                on_planned=log.planned,
-                details=log.wants_records,
-                **shown,
-            )
+        with c_stderr_as_lines(screen.on_chatter):
+            report: Report = run(options, **screen.callbacks())
     except ImgprepError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
         code = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
         log.finish(None, code, options.seed, str(error))
         return code
     finally:
-        planning.close()
-        if bar is not None:
-            bar.close()
-            _SAY.clear()
+        screen.close()
         _restore_sigterm(previous)
     code = _exit_code(report, bool(received))
     _print_summary(report, quiet)
     log.finish(report, code, options.seed)
     return code
+
+
+class _Screen:
+    """What a command-line run shows as it goes: the planning bar, then the progress bar (only
+    with ``show_progress``), ``Error:`` and ``Warning:`` lines above it, and each record to
+    ``log`` (the report and -v)."""
+
+    def __init__(self, options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog):
+        self.options, self.show_progress, self.quiet, self.log = options, show_progress, quiet, log
+        self.planning = _PlanningBar()
+        self.bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
+
+    def callbacks(self) -> dict[str, Any]:
+        """What ``pipeline.run`` is given. Without a bar, a report or -v, no ``on_record``:
+        the outputs already up to date are then only counted."""
+        given: dict[str, Any] = {
+            "on_start": self.on_start,
+            "on_failure": self.on_failure,
+            "on_warning": self.on_warning,
+            "on_planned": self.log.planned,
+            "details": self.log.wants_records,
+        }
+        if self.show_progress:
+            given["on_planning"] = self.planning
+        if self.show_progress or self.log.wants_records:
+            given["on_record"] = self.on_record
+        return given
+
+    def on_start(self, total: int) -> None:
+        self.planning.close()
+        if self.show_progress and not self.options.dry_run:  # a dry run lists: nothing made
+            from tqdm import tqdm
+
+            bar = self.bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+            _SAY.append(lambda line: bar.write(line, file=sys.stderr))
+
+    def on_failure(self, path: str, reason: str) -> None:
+        _say(f"Error: {path}: {reason}")
+
+    def on_warning(self, path: str, reason: str) -> None:
+        if not self.quiet:
+            _say(f"Warning: {path}: {reason}")
+
+    def on_chatter(self, line: str) -> None:
+        from imgprep._chatter import labelled
+
+        if not self.quiet:
+            _say(labelled(line))
+
+    def on_record(self, record: OutputRecord) -> None:
+        if self.bar is not None:
+            self.bar.update()
+        self.log.record(record)
+
+    def close(self) -> None:
+        self.planning.close()
+        if self.bar is not None:
+            self.bar.close()
+            _SAY.clear()
 
 
 def _exit_code(report: Report, terminated: bool) -> int:
