@@ -149,7 +149,7 @@ def warning_reason(message: str) -> str:
 
 # ------------------------------------------------------------------- Pillow's guards
 #
-# Pillow's pixel limit. ``_decode._open_header`` reads the header without ``Image.open``'s own
+# Pillow's pixel limit. ``_identify.open_header`` reads the header without ``Image.open``'s own
 # check, and ``load_image`` checks the header's width x height against its ``max_pixels``
 # before any pixel is decoded (and the decoded size after). But some plugins check pictures the
 # header does not describe themselves, through Pillow's ``Image.MAX_IMAGE_PIXELS``: a GIF frame
