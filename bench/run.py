@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cron_scale
+import dask_executor
 from corpus import build_corpus
 from measure import GNU_TIME, CommandFailed, Measurement, run_measured
 from report import (
@@ -591,6 +592,9 @@ def main() -> None:
     # its own section, bench/cron_scale.py: re-runs over 10,000 and 100,000 generated inputs
     cron = cron_scale.measure([10_000] if quick else [10_000, 100_000], min(runs, 3))
     targets += cron_scale.targets(cron)
+    # its own section, bench/dask_executor.py: the seed workload on a 2-worker LocalCluster
+    dask = dask_executor.measure(corpus.seed, min(runs, 3))
+    targets += dask_executor.targets(dask)
 
     rows = [row.result for row in plan.rows]
     print()
@@ -603,6 +607,7 @@ def main() -> None:
     sections = document_sections(plan, rows, targets, startup, seed, large)
     after_startup = [title for title, _ in sections].index("Start-up") + 1
     sections.insert(after_startup, ("Cron scale", cron_scale.section(cron)))
+    sections.insert(after_startup + 1, ("Dask executor", dask_executor.section(dask)))
     markdown = render_markdown(
         header=document_header(started, elapsed, runs, quick, anchors, (load_before, load_after)),
         sections=sections,

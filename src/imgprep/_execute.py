@@ -1,33 +1,34 @@
-"""Running a plan: the lazy pipeline of decodes, variants and writes, in a pool of threads.
+"""Running a plan: the per-input work, in a pool of threads (or, through ``_dask_executor``,
+on a Dask cluster).
 
 For ``resize 200x200 --mode cover grayscale augment --mirror``::
 
-    decoded  = add_cache(smap(decode, range(n)))         # load + steps before augment, once
-    variants = [smap(produce(v), range(n)) for v in (original, mirror)]
-    groups   = collate(variants)                         # (a.png, a_mirror.png), (b.png, ...
+    groups = smap(process, range(n))                     # one input: decode once, each variant
     for group in prefetch(groups, workers, max_buffered=buffer):  # in order, threads ahead
         report(*group)                                   # the consumer does the unbatch
 
 Which outputs are up to date is decided before (``_uptodate``): only inputs with an output
 that is not go to the pool, and ``range(n)`` above runs over them; the others are counted in
-order between them. Each pool task is one input; for each of its outputs that is not current
-(an input whose mtime alone changed is hashed first: same bytes, nothing to do), it takes its
-input's decoded image from the cache, applies its variant and the steps after ``augment``, and
-encodes and writes the file atomically, all in the worker thread, so Pillow's GIL-free decode,
-resample and zlib overlap. Failures are data: each item returns an ``OutputRecord`` with a
-status and a reason; only bugs raise.
+order between them. Each pool task is one input, ``process_input``: for each of its outputs
+that is not current (an input whose mtime alone changed is hashed first: same bytes, nothing
+to do), it decodes the input once (the steps before ``augment`` included), applies the
+variant and the steps after ``augment``, and encodes and writes the file atomically, all in
+the worker thread, so Pillow's GIL-free decode, resample and zlib overlap. ``process_input``
+takes its input as an ``InputWork`` (text, picklable) and records manifest lines into a
+``Sink``, so a Dask worker runs the very same function on a batch. Failures are data: each
+output gets an ``OutputRecord`` with a status and a reason; only bugs raise.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from imgprep import files
-from imgprep._plan import Job, Plan, split_at_augment
+from imgprep._plan import Plan, split_at_augment
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
@@ -35,13 +36,65 @@ from imgprep._uptodate import UpToDate, input_name, up_to_date
 from imgprep.config import default_workers
 from imgprep.errors import ImgprepError, InputError, OutputError
 from imgprep.manifest import CHECK, CURRENT, Entry, Manifest, read_input
-from imgprep.seq import add_cache, collate, prefetch, smap
-from imgprep.steps import Step
+from imgprep.seq import prefetch, smap
+from imgprep.steps import Variant
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["execute"]
+__all__ = [
+    "Chain",
+    "InputWork",
+    "OutputWork",
+    "Runner",
+    "Sink",
+    "Work",
+    "execute",
+    "failure_reason",
+    "process_input",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputWork:
+    """One output of an input, as the per-input code needs it: its manifest key, recipe,
+    format, path (text) and the verdict planning gave it (``CURRENT``, ``CHECK``, ``STALE``)."""
+
+    key: str
+    recipe: str
+    pil_format: str
+    path: str
+    verdict: int
+
+
+@dataclass(frozen=True, slots=True)
+class InputWork:
+    """One input with work left: its path (text), its manifest name (relative to its root,
+    POSIX), the problem discovery found, and its outputs, one per variant. Picklable: this is
+    what a Dask task carries."""
+
+    path: str
+    name: str
+    problem: str | None
+    outputs: tuple[OutputWork, ...]
+
+
+class Chain:
+    """What every input of a run shares: the options, the steps split at augment, the hint."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
+        self.hint = decode_hint(options.steps)
+
+
+class Sink(Protocol):
+    """Where the per-input code records manifest lines (a ``Manifest``, or a Dask task's list,
+    which the client appends), and confirms an input whose mtime alone changed."""
+
+    def record(self, entry: Entry) -> None: ...
+
+    def confirm(self, output: str, input_name: str, read: tuple[str, tuple[int, int]]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +121,51 @@ class _Failed:
     reason: str
 
 
+def process_input(chain: Chain, item: InputWork, sink: Sink) -> tuple[OutputRecord, ...]:
+    """Every output of one input, in variant order: up to date, written or failed. The input
+    is decoded once, and only if an output needs it; a ``CHECK`` input is hashed once."""
+    decoded: _Decoded | _Failed | None = None
+    read: tuple[str, tuple[int, int]] | bool | None = False  # False: not hashed yet
+    records = []
+    for variant, output in zip(chain.variants, item.outputs, strict=True):
+        current = output.verdict == CURRENT
+        if output.verdict == CHECK:
+            read = read_input(item.path) if read is False else read
+            current = isinstance(read, tuple) and sink.confirm(output.key, item.name, read)
+        if current:
+            records.append(
+                OutputRecord(item.path, output.path, Status.UP_TO_DATE, variant=variant.suffix)
+            )
+            continue
+        if decoded is None:
+            decoded = _decode(chain, item)
+        records.append(_produce(chain, sink, item, variant, output, decoded))
+    return tuple(records)
+
+
+def _decode(chain: Chain, item: InputWork) -> _Decoded | _Failed:
+    """Load the input and apply the steps before augment."""
+    if item.problem is not None:
+        return _Failed(item.problem)
+    try:
+        loaded = files.load_image(
+            item.path,
+            max_pixels=chain.options.max_pixels,
+            hint=chain.hint,
+            allow_truncated=chain.options.allow_truncated,
+        )
+        image, full = apply_steps(chain.prefix, loaded.image, _reduced_from(loaded))
+    except Exception as error:  # this image's failure, whatever raised it
+        return _Failed(failure_reason(error))
+    return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+
+
+#: How a run's inputs with work left are computed: given the ``Work``, a context manager
+#: yielding each one's records in order (and leaving in ``Work.finished`` those done but not
+#: yet yielded when it exits early). ``local_pool`` is the thread pool.
+Runner = Callable[["Work"], AbstractContextManager[Iterable[tuple[OutputRecord, ...]]]]
+
+
 def execute(
     options: RunOptions,
     plan: Plan,
@@ -76,22 +174,22 @@ def execute(
     on_record: Callable[[OutputRecord], None] | None,
     on_failure: Callable[[str, str], None] | None = None,
     fresh: UpToDate | None = None,
+    runner: Runner | None = None,
 ) -> None:
     """Decode, transform and write every planned output that is not up to date (``fresh``,
-    judged here when not given); records go into ``report``.
+    judged here when not given); records go into ``report``. ``runner``: where the inputs with
+    work left are computed (default: ``local_pool``, threads of this process).
 
     ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once, both
     from the calling thread, in plan order. Without ``on_record`` the outputs already up to
     date are only counted: no record is made for them."""
     if fresh is None:
         fresh = up_to_date(plan, manifest, force=options.force)
-    work = _Work(options, plan, manifest, fresh)
-    workers = options.workers or default_workers()
-    buffer = options.buffer or 2 * workers
+    work = Work(options, plan, manifest, fresh)
     take = _Taker(options, plan, report, on_record, on_failure)
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
-            with prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results:
+            with (runner or local_pool)(work) as results:
                 for position, group in enumerate(results):
                     take.current_until(fresh.stale_inputs[position])
                     take(work.finished.pop(position))
@@ -108,6 +206,14 @@ def execute(
         for position in sorted(work.finished):
             take(work.finished.pop(position))
         _close_manifest(manifest, plan, report)
+
+
+def local_pool(work: Work) -> AbstractContextManager[Iterable[tuple[OutputRecord, ...]]]:
+    """The run's inputs with work left, computed ahead in a pool of threads."""
+    workers = work.options.workers or default_workers()
+    buffer = work.options.buffer or 2 * workers
+    groups = smap(work.process, range(len(work.stale)))
+    return prefetch(groups, workers, max_buffered=buffer)
 
 
 class _Taker:
@@ -179,81 +285,33 @@ def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
         manifest.close()
 
 
-class _Work:
-    """What the worker threads share for one run: the steps split at augment, the decode hint,
-    the inputs, the verdicts, and the decoded sequence. The pool sees only the inputs with work
-    left (``fresh.stale_inputs``): its positions index that array. ``decode``, ``produce`` and
-    ``finish`` run in worker threads."""
+class Work:
+    """What the workers share for one run: the chain, the plan, the verdicts, the manifest.
+    The pool sees only the inputs with work left (``fresh.stale_inputs``): its positions
+    index that array. ``process`` runs in worker threads."""
 
     def __init__(self, options: RunOptions, plan: Plan, manifest: Manifest, fresh: UpToDate):
         self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
-        self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
-        self.hint = decode_hint(options.steps)
-        self.inputs = plan.inputs  # read as text: no Path objects per image
+        self.chain = Chain(options)
         self.stale = fresh.stale_inputs
-        self.decoded: Sequence[_Decoded | _Failed] = ()
         self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
-        self.read: dict[int, tuple[str, tuple[int, int]] | None] = {}  # CHECK: sha256, identity
 
-    def groups(self, workers: int, buffer: int) -> Sequence[tuple[OutputRecord, ...]]:
-        """One item per input with work left: the records of its outputs (lazy)."""
-        count = len(self.stale)
-        decoded: Sequence[_Decoded | _Failed] = smap(self.decode, range(count))
-        if len(self.variants) > 1:
-            # Variants of one input share its decode. A worker holds at most one input in
-            # flight and at most `buffer` inputs are ahead, so buffer + workers entries mean a
-            # decode is never evicted before all its variants have used it.
-            decoded = add_cache(decoded, cache_size=buffer + workers)
-        self.decoded = decoded
-        # One pool task per input: its variants, one after the other in the same worker.
-        # (Pooling single outputs of unbatch(collate(...)) would let the worker that computes a
-        # collated group make every variant while the others wait for it: -j 2 as slow as -j 1.)
-        per_variant = [
-            smap(functools.partial(self.produce, v), range(count))
-            for v in range(len(self.variants))
-        ]
-        return smap(self.finish, range(count), collate(per_variant))
-
-    def decode(self, position: int) -> _Decoded | _Failed:
-        """Load the input at ``position`` and apply the steps before augment."""
+    def item(self, position: int, output: str | None = None) -> InputWork:
+        """The input at ``position`` as ``process_input`` takes it; ``output``: the output
+        folder to name its outputs in (default: the run's, as given)."""
         index = self.stale[position]
-        problem = self.inputs.problem(index)
-        if problem is not None:
-            return _Failed(problem)
-        try:
-            loaded = files.load_image(
-                self.inputs.path_text(index),
-                max_pixels=self.options.max_pixels,
-                hint=self.hint,
-                allow_truncated=self.options.allow_truncated,
-            )
-            image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded))
-        except Exception as error:  # this image's failure, whatever raised it
-            return _Failed(failure_reason(error))
-        return _Decoded(image, loaded.icc_profile, loaded.identity, loaded.digest, full)
+        inputs, verdict = self.plan.inputs, self.fresh.verdict
+        folder = os.fspath(self.options.output) if output is None else output
+        outputs = tuple(
+            OutputWork(job.key, job.recipe, job.pil_format, job.path(folder), verdict(index, v))
+            for v, job in enumerate(self.plan.jobs(index))
+        )
+        name = input_name(inputs.relative_text(index))
+        return InputWork(inputs.path_text(index), name, inputs.problem(index), outputs)
 
-    def produce(self, variant_index: int, position: int) -> OutputRecord:
-        index = self.stale[position]
-        job = self.plan.job(index, variant_index)
-        path = self.inputs.path_text(index)
-        source = _Source(path, input_name(self.inputs.relative_text(index)))
-        verdict = self.fresh.verdict(index, variant_index)
-        if verdict == CURRENT or (verdict == CHECK and self._same_bytes(position, job, source)):
-            output = job.path(self.options.output)
-            return OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
-        decoded = self.decoded[position]  # decodes now, unless another variant already did
-        return _produce(self.options, self.manifest, job, source, decoded, self.after_augment)
-
-    def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
-        """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""
-        if position not in self.read:
-            self.read[position] = read_input(source.path)
-        read = self.read[position]
-        return read is not None and self.manifest.confirm(job.key, source.name, read)
-
-    def finish(self, position: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
+    def process(self, position: int) -> tuple[OutputRecord, ...]:
+        group = process_input(self.chain, self.item(position), self.manifest)
         self.finished[position] = group
-        self.read.pop(position, None)
         return group
 
 
@@ -266,38 +324,29 @@ def failure_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"  # an op that cannot handle this image
 
 
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """An input as the per-output code needs it: text, no Path objects."""
-
-    path: str
-    name: str  # the manifest's name for it: its path relative to its root, POSIX
-
-
 def _produce(
-    options: RunOptions,
-    manifest: Manifest,
-    job: Job,
-    file: _Source,
+    chain: Chain,
+    sink: Sink,
+    item: InputWork,
+    variant: Variant,
+    output: OutputWork,
     source: _Decoded | _Failed,
-    after_augment: Sequence[Step],
 ) -> OutputRecord:
     """One output that is not up to date: transform its input's decode and write it."""
-    suffix = job.variant.suffix
-    path = job.path(options.output)
+    suffix, options = variant.suffix, chain.options
     if isinstance(source, _Failed):
-        return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
+        return OutputRecord(item.path, None, Status.FAILED, source.reason, suffix)
     try:
         image, full = source.image, source.full_size
-        if job.variant.op is not None:
-            image = job.variant.op(image)
-            if full is not None and job.variant.effects.swaps_axes:
+        if variant.op is not None:
+            image = variant.op(image)
+            if full is not None and variant.effects.swaps_axes:
                 full = (full[1], full[0])
-        image, _ = apply_steps(after_augment, image, full)
+        image, _ = apply_steps(chain.after_augment, image, full)
         written = files.save_image(
             image,
-            path,
-            format=job.pil_format,
+            output.path,
+            format=output.pil_format,
             quality=options.quality,
             png_compress_level=options.png_compress_level,
             optimize=options.optimize,
@@ -305,10 +354,11 @@ def _produce(
             embed_icc=options.keep_icc,
             fsync=options.fsync,
         )
-        manifest.record(_entry(job, file.name, source.identity, source.digest, written))
+        identity, digest = source.identity, source.digest
+        sink.record(_entry(output.key, output.recipe, item.name, identity, digest, written))
     except Exception as error:  # this output's failure, whatever raised it
-        return OutputRecord(file.path, None, Status.FAILED, failure_reason(error), suffix)
-    return OutputRecord(file.path, path, Status.WRITTEN, variant=suffix)
+        return OutputRecord(item.path, None, Status.FAILED, failure_reason(error), suffix)
+    return OutputRecord(item.path, output.path, Status.WRITTEN, variant=suffix)
 
 
 def _replaced_its_input(record: OutputRecord) -> bool:
@@ -338,25 +388,27 @@ def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
             if identity is None or written is None:
                 continue
             # no digest: the input is now the output just written, never decoded as one
-            entry = _entry(job, name, identity, "", written)
+            entry = _entry(job.key, job.recipe, name, identity, "", written)
             manifest.record(entry, again=True)  # this run recorded that output already
 
 
 def _entry(
-    job: Job,
+    key: str,
+    recipe: str,
     input_name: str,
     input_identity: tuple[int, int],
     input_digest: str,
     written: tuple[int, int],
 ) -> Entry:
-    """The manifest line for ``job``'s output ``written`` (size, mtime) from that input."""
+    """The manifest line for output ``key`` made by ``recipe`` from that input, written with
+    (size, mtime) ``written``."""
     return Entry(
-        output=job.key,
+        output=key,
         input=input_name,
         input_size=input_identity[0],
         input_mtime_ns=input_identity[1],
         input_sha256=input_digest,
-        recipe=job.recipe,
+        recipe=recipe,
         output_size=written[0],
         output_mtime_ns=written[1],
     )

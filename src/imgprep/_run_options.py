@@ -17,9 +17,10 @@ from imgprep.config import DEFAULTS, canonical_format, load_user_defaults
 from imgprep.errors import UsageError
 from imgprep.steps import Step
 
-__all__ = ["NAME_FIELDS", "RunOptions"]
+__all__ = ["EXECUTORS", "NAME_FIELDS", "RunOptions"]
 
 NAME_FIELDS = ("stem", "suffix", "ext")
+EXECUTORS = ("threads", "dask")  # where a run's work is computed
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ class RunOptions:
     limit: int | None = None  # only the first N inputs, in the run's order (None: all)
     sample: int | None = None  # only N inputs picked by seed, whatever the listing order
     seed: int = 0  # the run's seed: which inputs --sample picks (and random steps, to come)
+    # beyond one process (docs/scale.md)
+    shard: tuple[int, int] | None = None  # (K, N): only the inputs of shard K of N
+    wait: bool = True  # another run writing to the output folder: wait (else FolderBusyError)
+    executor: str = "threads"  # one of EXECUTORS
+    scheduler: str | None = None  # executor "dask": the scheduler's address, or "local"
+    batch: int | None = None  # executor "dask": inputs per task (None: about a second of work)
 
     @classmethod
     def from_settings(cls, **given: Any) -> RunOptions:
@@ -80,6 +87,7 @@ class RunOptions:
             )
         if "ext" not in fields:
             _check_literal_extension(self.name, canonical_format(self.format))
+        _check_scale(self)
         augments = [s for s in self.steps if s.variants]
         if len(augments) > 1:
             raise UsageError("augment may appear once in a chain")
@@ -121,3 +129,31 @@ def _check_literal_extension(template: str, format: str) -> None:
             f"--name {template!r} names every output {suffix}, but --format {format} writes "
             f"{OUTPUT_FORMATS[format][0]} data: {advice}"
         )
+
+
+def _check_scale(options: RunOptions) -> None:
+    """Refuse a shard that does not exist, and Dask settings without Dask."""
+    if options.shard is not None:
+        k, n = options.shard
+        if not 1 <= k <= n:
+            raise UsageError(f"--shard must be K/N with 1 <= K <= N, not {k}/{n}")
+    if options.executor not in EXECUTORS:
+        raise UsageError(
+            f"executor must be one of {', '.join(EXECUTORS)}, not {options.executor!r}"
+        )
+    if options.executor != "dask":
+        for flag, value in (("--scheduler", options.scheduler), ("--batch", options.batch)):
+            if value is not None:
+                raise UsageError(f"{flag} goes with --executor dask")
+        return
+    if not options.scheduler:
+        raise UsageError(
+            "--executor dask needs --scheduler ADDRESS (tcp://HOST:8786, or 'local' for a "
+            "cluster of this machine's cores)"
+        )
+    if options.batch is not None and options.batch < 1:
+        raise UsageError(f"batch must be at least 1, not {options.batch}")
+    try:
+        import distributed  # noqa: F401  (only asked for here: Dask is no start-up cost)
+    except ImportError:
+        raise UsageError("--executor dask needs Dask: pip install 'imgprep[dask]'") from None

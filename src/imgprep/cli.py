@@ -11,7 +11,8 @@ presets``. Shell completion answers Typer's protocol (``_IMGPREP_COMPLETE``) wit
 ``_completion``, through a command built only when a shell asks.
 
 Every error is one line on stderr, ``Error: ...``; exit codes: 0 all good, 1 some input failed,
-2 usage error (nothing written), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). This is
+2 usage error (nothing written), 75 another run is writing to the output folder and
+``--no-wait`` was given, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). This is
 the only module that imports Typer and tqdm; Pillow and the pipeline are imported after
 ``--version`` and ``--help`` are answered, so shell one-liners start fast.
 """
@@ -32,7 +33,7 @@ import typer
 
 from imgprep._cmdline import COMMANDS, HELP_FLAGS, CommandLine, global_spellings, parse_command_line
 from imgprep._version import __version__
-from imgprep.errors import ImgprepError, UsageError
+from imgprep.errors import FolderBusyError, ImgprepError, UsageError
 
 if TYPE_CHECKING:
     from imgprep._commands import InspectRequest
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main", "run_command_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): --no-wait, and another run holds the output folder
 
 # Settings of the command line itself, not of a run.
 _CLI_ONLY = ("null", "progress", "quiet")
@@ -181,7 +183,12 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
         # without a bar no on_record: the outputs already up to date are then only counted
         shown: dict[str, Any] = {"on_record": on_record, "on_planning": planning}
         shown = shown if show_progress else {}
+        if not quiet:
+            shown["on_wait"] = lambda message: typer.echo(f"imgprep: {message}", err=True)
         report: Report = run(options, on_start=on_start, on_failure=on_failure, **shown)
+    except FolderBusyError as error:
+        _print_error(str(error))
+        return EXIT_BUSY
     except UsageError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
         return EXIT_USAGE
@@ -194,7 +201,8 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool) -> int:
             bar.close()
         _restore_sigterm(previous)
     if report.planned == 0:
-        typer.echo("imgprep: no input images found", err=True)
+        where = "found" if options.shard is None else "in shard {}/{}".format(*options.shard)
+        typer.echo(f"imgprep: no input images {where}", err=True)
     elif not quiet or report.interrupted:
         typer.echo(f"imgprep: {report.summary()}", err=True)
     if report.interrupted:

@@ -15,14 +15,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from imgprep import _fs, files
-from imgprep._execute import execute
+from imgprep import _fs, _parts, files
+from imgprep._execute import Runner, execute
+from imgprep._lock import FolderLock
 from imgprep._plan import Plan, gather_inputs, plan_outputs
 from imgprep._records import OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._select import select_inputs
+from imgprep._shard import shard_plan
 from imgprep._shrink import decode_hint
-from imgprep._uptodate import up_to_date
+from imgprep._uptodate import UpToDate, up_to_date
 from imgprep.errors import UsageError
 from imgprep.manifest import Manifest
 
@@ -45,46 +47,92 @@ def run(
     on_record: Callable[[OutputRecord], None] | None = None,
     on_failure: Callable[[str, str], None] | None = None,
     on_planning: Callable[[str, int], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Report:
     """Run the pipeline. ``on_planning(stage, count)`` is called now and then while planning
     (``"finding inputs"``, files found; ``"checking outputs"``, inputs whose outputs were
     checked against the manifest), ``on_start(n_outputs)`` once planning is done, ``on_record``
     after every output (without it, outputs already up to date are only counted),
-    ``on_failure(input, reason)`` once per failed input (all from the calling thread).
-    Ctrl-C (KeyboardInterrupt) at any point ends the run early with the report so far
+    ``on_failure(input, reason)`` once per failed input, ``on_wait(message)`` once if another
+    run is writing to the output folder and this one waits for it (all from the calling
+    thread). Ctrl-C (KeyboardInterrupt) at any point ends the run early with the report so far
     (``interrupted``); outputs in flight are finished or discarded, never half-written.
     Raises ``ImgprepError`` only for problems of the whole run: ``UsageError`` for an output
     folder that cannot be written, before anything is read; ``OutputError`` for collisions
-    and escapes, before anything is written. An input's problem is a record."""
+    and escapes, before anything is written; ``FolderBusyError`` when another run is writing
+    to the output folder and ``options.wait`` is false. An input's problem is a record."""
     options.validate()
     _check_output_folder(options.output)
     started = time.monotonic()
     report = Report()
     manifest: Manifest | None = None
+    lock = FolderLock(options.output, options.shard, wait=options.wait, on_wait=on_wait)
     try:
-        manifest = Manifest.load(options.output)
+        # Read without the lock: a run with nothing to write never waits, nor writes the lock.
+        manifest = Manifest.load(options.output, options.shard, writable=False)
         found = None if on_planning is None else functools.partial(on_planning, "finding inputs")
         plan = Plan(options, select_inputs(gather_inputs(options, manifest, found), options))
         checked = (
             None if on_planning is None else functools.partial(on_planning, "checking outputs")
         )
-        # plan.check() (collisions, escapes, clobbering) in the same pass over the outputs
-        fresh = up_to_date(plan, manifest, force=options.force, check=True, on_progress=checked)
+        plan, fresh = _judge(plan, manifest, checked)
         report.planned = len(plan)
         if on_start is not None:
             on_start(report.planned)
-        if plan:
+        if fresh.stale_inputs or manifest.outdated():  # something to write
             _make_output_folder(options.output)
-            if fresh.stale_inputs:  # a killed run's temporary files go before anything is
-                files.remove_stale_temp_files(options.output)  # written (a walk of -o)
-            execute(options, plan, manifest, report, on_record, on_failure, fresh)
+            if _lock(lock, options) or manifest.changed():  # another run wrote meanwhile
+                manifest.close()
+                manifest = Manifest.load(options.output, options.shard)
+                fresh = up_to_date(plan, manifest, force=options.force)
+            manifest.claim()
+            if fresh.stale_inputs and options.shard is None:  # a killed run's temporary files
+                files.remove_stale_temp_files(options.output)  # go first (a shard may not:
+                # another shard's are in flight)
+        if plan:
+            execute(options, plan, manifest, report, on_record, on_failure, fresh, _runner(options))
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         if manifest is not None:
             manifest.close()
+        lock.release()
         report.elapsed = time.monotonic() - started
     return report
+
+
+def _lock(lock: FolderLock, options: RunOptions) -> bool:
+    """Take the run's locks; an unsharded run then folds the shards' manifest parts into the
+    main one (True if it did), a shard lists its own part."""
+    lock.acquire()
+    if options.shard is None:
+        return _parts.fold(options.output)
+    _parts.register(options.output, options.shard)
+    return False
+
+
+def _judge(
+    plan: Plan, manifest: Manifest, on_progress: Callable[[int], None] | None
+) -> tuple[Plan, UpToDate]:
+    """Check the whole plan (collisions, escapes, clobbering) and judge the outputs of the run's
+    part of it (its shard), in one pass over the outputs when there is no shard."""
+    options = plan.options
+    if options.shard is None:
+        return plan, up_to_date(
+            plan, manifest, force=options.force, check=True, on_progress=on_progress
+        )
+    plan.check()
+    mine = shard_plan(plan, options.shard)
+    return mine, up_to_date(mine, manifest, force=options.force, on_progress=on_progress)
+
+
+def _runner(options: RunOptions) -> Runner | None:
+    """Where the work runs: None for the thread pool, or on a Dask cluster."""
+    if options.executor != "dask":
+        return None
+    from imgprep._dask_executor import dask_runner  # imports Dask only when it runs
+
+    return dask_runner
 
 
 def _check_output_folder(folder: Path) -> None:

@@ -1,0 +1,257 @@
+"""``--executor dask``: the run's inputs with work left as tasks on a Dask cluster.
+
+The client (this process) plans, judges and locks as for any run; then the inputs with work
+left go to the cluster in batches, one task a batch, each task running ``process_input`` (the
+thread pool's per-input code: decode once, every variant, atomic writes) on a worker. A task
+returns what happened to each output and the manifest lines it made; the client appends the
+lines and counts the records, in plan order, as the thread pool's consumer does. So the
+report, the ``Error:`` lines and the manifest are those of a local run, and a batch that
+Dask runs again (its worker died: ``retries`` and the scheduler's own rescheduling) is
+counted and recorded once, from the run that returned. A bad input is a failed record
+inside a task that succeeds, never a failed task.
+
+Batches start small and then hold about a second of work (measured by the tasks), unless
+``--batch`` fixes their size; a window of twice the cluster's threads is in flight, so
+Ctrl-C cancels little and the client's memory stays flat. Paths travel absolute: workers
+may run anywhere on the shared file system, in another folder. Dask is imported only here,
+and only when a run asks for it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from imgprep import _fs, files
+from imgprep._execute import Chain, InputWork, Work, process_input
+from imgprep._records import OutputRecord, Status
+from imgprep._run_options import RunOptions
+from imgprep.config import default_workers
+from imgprep.errors import UsageError
+from imgprep.manifest import CHECK, Entry, confirmed
+from imgprep.steps import make_step
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+__all__ = ["KILL_HOOK", "dask_runner", "run_batch"]
+
+#: Test hook: a file path. The first worker process to start its second task creates that file
+#: and kills itself after the task's first input, the way a lost machine dies mid-batch.
+KILL_HOOK = "IMGPREP_TEST_KILL_WORKER"
+
+_TARGET_SECONDS = 1.0  # of work per task
+_FIRST_BATCH = 2  # inputs in the first tasks, before any task has been timed
+_MAX_BATCH = 1000
+_RETRIES = 2  # task reruns after an exception a worker raised (a lost worker is rescheduled)
+
+# (status, reason) per output of an input: what a task sends back instead of records, whose
+# paths are the worker's absolute ones
+_Outcome = tuple[tuple[str, str | None], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What every task of a run carries: the options without steps or inputs, and the steps as
+    (name, values) to build again on the worker (a built step holds functions)."""
+
+    options: RunOptions
+    steps: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+
+    @classmethod
+    def of(cls, options: RunOptions) -> _Spec:
+        bare = dataclasses.replace(
+            options, steps=(), inputs=(), input_paths=(), output=options.output.absolute()
+        )
+        return cls(bare, tuple((step.name, step.options) for step in options.steps))
+
+    def chain(self) -> Chain:
+        steps = [make_step(name, **dict(values)) for name, values in self.steps]
+        return Chain(dataclasses.replace(self.options, steps=steps))
+
+
+class _Lines:
+    """A task's ``Sink``: the lines go back to the client. ``recorded``: the client's manifest
+    line of every ``CHECK`` output, to confirm an input whose mtime alone changed."""
+
+    def __init__(self, recorded: dict[str, Entry]) -> None:
+        self.recorded = recorded
+        self.entries: list[Entry] = []
+
+    def record(self, entry: Entry) -> None:
+        self.entries.append(entry)
+
+    def confirm(self, output: str, input_name: str, read: tuple[str, tuple[int, int]]) -> bool:
+        entry = confirmed(self.recorded.get(output), input_name, read)
+        if entry is not None:
+            self.record(entry)
+        return entry is not None
+
+
+_tasks_run = 0  # by this worker process (for the test hook)
+
+
+def run_batch(
+    spec: _Spec, items: Sequence[InputWork], recorded: dict[str, Entry]
+) -> tuple[list[_Outcome], list[Entry], float]:
+    """A task, on a worker: every input of the batch; returns each one's outcomes, the
+    manifest lines and the seconds it took."""
+    global _tasks_run
+    started = time.perf_counter()
+    chain, sink = spec.chain(), _Lines(recorded)
+    dies = _tasks_run > 0 and _claims_kill_hook()
+    _tasks_run += 1
+    outcomes = []
+    for item in items:
+        records = process_input(chain, item, sink)
+        outcomes.append(tuple((record.status.value, record.reason) for record in records))
+        if dies:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return outcomes, sink.entries, time.perf_counter() - started
+
+
+def _claims_kill_hook() -> bool:
+    hook = os.environ.get(KILL_HOOK)
+    if not hook:
+        return False
+    try:
+        os.close(os.open(hook, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def dask_runner(work: Work) -> Iterator[Iterable[tuple[OutputRecord, ...]]]:
+    """``_execute.Runner`` on the cluster of ``--scheduler``: the groups of records in order."""
+    options = work.options
+    with _connect(options) as client:
+        batches = _Batches(client, work)
+        try:
+            yield batches.results()
+        finally:
+            batches.stop()
+    if options.shard is None:  # a lost worker's temporary files (a shard may not: another
+        files.remove_stale_temp_files(options.output)  # shard's are in flight)
+
+
+@contextlib.contextmanager
+def _connect(options: RunOptions) -> Iterator[Client]:
+    from distributed import Client, LocalCluster
+
+    if options.scheduler == "local":
+        workers = options.workers or default_workers()
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(options.scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {options.scheduler}: {error}"
+        ) from None
+    with client:
+        yield client
+
+
+class _Batches:
+    """The client's side: submits batches ahead, hands back each input's records in order."""
+
+    def __init__(self, client: Client, work: Work) -> None:
+        self.client, self.work = client, work
+        self.spec = _Spec.of(work.options)
+        self.output = os.path.abspath(work.options.output)
+        self.size = work.options.batch or _FIRST_BATCH
+        threads = sum(client.nthreads().values()) or 1
+        self.window, self.threads = max(4, 2 * threads), threads
+        self.pending: collections.deque[tuple[range, Future[Any]]] = collections.deque()
+        self.next = 0  # the next position to submit
+
+    def results(self) -> Iterator[tuple[OutputRecord, ...]]:
+        count = len(self.work.stale)
+        while self.next < count or self.pending:
+            while self.next < count and len(self.pending) < self.window:
+                self._submit(count)
+            positions, future = self.pending.popleft()
+            self._take(positions, future.result())
+            for position in positions:
+                yield self.work.finished[position]
+
+    def _submit(self, count: int) -> None:
+        fair = -(-(count - self.next) // self.threads)  # the rest, spread over every worker
+        positions = range(self.next, min(count, self.next + max(1, min(self.size, fair))))
+        self.next = positions.stop
+        cwd = os.getcwd()
+        items = [
+            dataclasses.replace(item, path=_fs.absolute_text(item.path, cwd))
+            for item in map(self._item, positions)
+        ]
+        manifest = self.work.manifest
+        recorded = {
+            output.key: entry
+            for item in items
+            for output in item.outputs
+            if output.verdict == CHECK and (entry := manifest.get(output.key)) is not None
+        }
+        future = self.client.submit(
+            run_batch, self.spec, items, recorded, pure=False, retries=_RETRIES
+        )
+        self.pending.append((positions, future))
+
+    def _item(self, position: int) -> InputWork:
+        """The input at ``position`` with its outputs named in the absolute output folder."""
+        return self.work.item(position, self.output)
+
+    def _take(self, positions: range, result: tuple[list[_Outcome], list[Entry], float]) -> None:
+        """Record a batch's lines and keep its records (with the client's paths)."""
+        outcomes, entries, seconds = result
+        for entry in entries:
+            self.work.manifest.record(entry)
+        for position, outcome in zip(positions, outcomes, strict=True):
+            self.work.finished[position] = self._records(position, outcome)
+        if self.work.options.batch is None and seconds > 0:
+            per_input = seconds / len(positions)
+            self.size = max(1, min(_MAX_BATCH, round(_TARGET_SECONDS / per_input)))
+
+    def _records(self, position: int, outcome: _Outcome) -> tuple[OutputRecord, ...]:
+        item = self.work.item(position)
+        variants = self.work.chain.variants
+        return tuple(
+            OutputRecord(
+                item.path,
+                None if Status(status) is Status.FAILED else output.path,
+                Status(status),
+                reason,
+                variant.suffix,
+            )
+            for (status, reason), output, variant in zip(
+                outcome, item.outputs, variants, strict=True
+            )
+        )
+
+    def stop(self) -> None:
+        """Keep what finished but was not handed back yet (its files are written), cancel
+        the rest."""
+        while self.pending:
+            positions, future = self.pending.popleft()
+            if future.status == "finished":
+                with contextlib.suppress(Exception):
+                    self._take(positions, future.result())
+                    continue
+            future.cancel()
