@@ -2,10 +2,13 @@
 
 A run loads the output folder's manifest, gathers and plans (``_plan``: every output named and
 checked before anything is written), decides which outputs are up to date (``_uptodate``),
-then executes the lazy pipeline in a thread pool for the others (``_execute``), and returns a
-``Report``. Shrink-on-load (``_shrink.decode_hint``) reads the
-steps' effects to let the JPEG decoder reduce or go grey. This module is the public face:
-``RunOptions``, ``run``, ``Report``, ``OutputRecord`` and ``Status``.
+then executes the lazy pipeline in a thread pool for the others (``_execute``; or on a Dask
+cluster, ``_dask_executor``), and returns a ``Report``. A run with something to write locks the
+output folder first (``_lock``), and with ``--shard`` it runs its shard of the checked plan
+(``_shard``) and records into its own manifest part (``_parts``). Shrink-on-load
+(``_shrink.decode_hint``) reads the steps' effects to let the JPEG decoder reduce or go grey.
+This module is the public face: ``RunOptions``, ``run``, ``Report``, ``OutputRecord`` and
+``Status``.
 """
 
 from __future__ import annotations
@@ -80,15 +83,7 @@ def run(
         if on_start is not None:
             on_start(report.planned)
         if fresh.stale_inputs or manifest.outdated():  # something to write
-            _make_output_folder(options.output)
-            if _lock(lock, options) or manifest.changed():  # another run wrote meanwhile
-                manifest.close()
-                manifest = Manifest.load(options.output, options.shard)
-                fresh = up_to_date(plan, manifest, force=options.force)
-            manifest.claim()
-            if fresh.stale_inputs and options.shard is None:  # a killed run's temporary files
-                files.remove_stale_temp_files(options.output)  # go first (a shard may not:
-                # another shard's are in flight)
+            manifest, fresh = _take_folder(lock, plan, manifest, fresh)
         if plan:
             execute(options, plan, manifest, report, on_record, on_failure, fresh, _runner(options))
     except KeyboardInterrupt:
@@ -99,6 +94,24 @@ def run(
         lock.release()
         report.elapsed = time.monotonic() - started
     return report
+
+
+def _take_folder(
+    lock: FolderLock, plan: Plan, manifest: Manifest, fresh: UpToDate
+) -> tuple[Manifest, UpToDate]:
+    """Make and lock the output folder before writing to it; if another run wrote meanwhile,
+    the manifest as it is now and the verdicts it gives."""
+    options = plan.options
+    _make_output_folder(options.output)
+    if _lock(lock, options) or manifest.changed():
+        manifest.close()
+        manifest = Manifest.load(options.output, options.shard)
+        fresh = up_to_date(plan, manifest, force=options.force)
+    manifest.claim()
+    if fresh.stale_inputs and options.shard is None:
+        # a killed run's temporary files go first (not a shard's: its neighbours' are in flight)
+        files.remove_stale_temp_files(options.output)
+    return manifest, fresh
 
 
 def _lock(lock: FolderLock, options: RunOptions) -> bool:
