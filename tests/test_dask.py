@@ -183,3 +183,40 @@ def test_an_unreachable_scheduler_is_one_error_line(cli: Cli, tmp_path: Path):
     (line,) = done.stderr.splitlines()
     assert line.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:9: ")
     assert os.listdir(tmp_path / "out") == [".imgprep-lock"]  # nothing written
+
+
+def test_sigterm_ends_a_dask_run_with_every_written_output_on_record(cluster: str, tmp_path: Path):
+    import shutil
+    import signal
+    import time
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for number in range(24):
+        shutil.copyfile(SAMPLES / "hopper.jpg", inputs / f"img_{number:02d}.jpg")
+    slow = ["resize", "1024", "--filter", "lanczos", "equalize"]
+    words = ["-i", inputs, "-o", out, "--executor", "dask", "--scheduler", cluster, "--batch", "1"]
+    argv = [sys.executable, "-m", "imgprep", *map(str, words), *slow]
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as process:
+        deadline = time.monotonic() + 60
+        while not (out / MANIFEST_NAME).exists() or len(rows(out)) < 2:  # two outputs done
+            assert process.poll() is None and time.monotonic() < deadline, "no outputs appeared"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143, stderr
+    on_disk = sorted(images(out))
+    assert 2 <= len(on_disk) < 24  # the signal landed mid-run
+    assert sorted(row[0] for row in rows(out)) == on_disk  # the tasks in flight were taken in
+    assert stderr.startswith(f"imgprep: {len(on_disk)} written, 0 up to date, 0 failed, ")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".imgprep-tmp")]
+
+
+def test_shards_on_a_cluster_write_the_files_of_one_run(photos: Path, cluster: str, tmp_path: Path):
+    threads, dask = tmp_path / "threads", tmp_path / "dask"
+    run(options(photos, threads))
+    for k in (1, 2):
+        run(options(photos, dask, executor="dask", scheduler=cluster, shard=(k, 2)))
+    assert images(dask) == images(threads)
+    again = run(options(photos, dask))
+    assert (again.written, again.up_to_date) == (0, 2 * INPUTS)

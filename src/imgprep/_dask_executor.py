@@ -51,6 +51,7 @@ _TARGET_SECONDS = 1.0  # of work per task
 _FIRST_BATCH = 2  # inputs in the first tasks, before any task has been timed
 _MAX_BATCH = 1000
 _RETRIES = 2  # task reruns after an exception a worker raised (a lost worker is rescheduled)
+_GRACE_SECONDS = 5.0  # for the running tasks to finish once the run stops early
 
 # (status, reason) per output of an input: what a task sends back instead of records, whose
 # paths are the worker's absolute ones
@@ -207,8 +208,10 @@ class _Batches:
         while self.next < count or self.pending:
             while self.next < count and len(self.pending) < self.window:
                 self._submit(count)
-            positions, future = self.pending.popleft()
-            self._take(positions, future.result())
+            positions, future = self.pending[0]  # still pending while it is awaited
+            result = future.result()
+            self.pending.popleft()
+            self._take(positions, result)
             for position in positions:
                 yield self.work.finished[position]
 
@@ -266,12 +269,16 @@ class _Batches:
         )
 
     def stop(self) -> None:
-        """Keep what finished but was not handed back yet (its files are written), cancel
-        the rest."""
-        while self.pending:
-            positions, future = self.pending.popleft()
+        """After Ctrl-C or --fail-fast: let the batches in flight finish (a few seconds at
+        most: a cancelled task that runs already would write its files all the same, and they
+        would be missing from the manifest), keep their records and lines, cancel the rest."""
+        from distributed import wait
+
+        pending, self.pending = list(self.pending), collections.deque()
+        with contextlib.suppress(TimeoutError):
+            wait([future for _, future in pending], timeout=_GRACE_SECONDS)
+        for positions, future in pending:
             if future.status == "finished":
-                with contextlib.suppress(Exception):
-                    self._take(positions, future.result())
-                    continue
-            future.cancel()
+                self._take(positions, future.result())
+            else:
+                future.cancel()
