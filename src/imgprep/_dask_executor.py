@@ -11,8 +11,9 @@ counted and recorded once, from the run that returned. A bad input is a failed r
 inside a task that succeeds, never a failed task.
 
 Batches start small and then hold about a second of work (measured by the tasks), unless
-``--batch`` fixes their size; a window of twice the cluster's threads is in flight, so
-Ctrl-C cancels little and the client's memory stays flat. Paths travel absolute: workers
+``--batch`` fixes their size; twice as many tasks as the cluster has threads are in flight,
+so the client's memory stays flat, and a run stopped early (Ctrl-C, ``--fail-fast``) waits a
+few seconds for them and records them. Paths travel absolute: workers
 may run anywhere on the shared file system, in another folder. Dask is imported only here,
 and only when a run asks for it.
 """
@@ -204,18 +205,26 @@ class _Batches:
         self.next = 0  # the next position to submit
 
     def results(self) -> Iterator[tuple[OutputRecord, ...]]:
+        """Each input's records, in plan order. The window counts the batches not finished:
+        those finished after a slower one wait here, and the workers go on meanwhile."""
+        from distributed import wait
+
         count = len(self.work.stale)
         while self.next < count or self.pending:
-            while self.next < count and len(self.pending) < self.window:
-                self._submit(count)
+            running = [future for _, future in self.pending if not future.done()]
+            while self.next < count and len(running) < self.window:
+                running.append(self._submit(count))
             positions, future = self.pending[0]  # still pending while it is awaited
-            result = future.result()
+            if not future.done():
+                wait(running, return_when="FIRST_COMPLETED")
+                continue
+            result = future.result()  # raises only for a bug in imgprep (after retries)
             self.pending.popleft()
             self._take(positions, result)
             for position in positions:
                 yield self.work.finished[position]
 
-    def _submit(self, count: int) -> None:
+    def _submit(self, count: int) -> Future[Any]:
         # the rest spread over twice the workers: the last tasks shrink, and end together
         fair = -(-(count - self.next) // (2 * self.threads))
         positions = range(self.next, min(count, self.next + max(1, min(self.size, fair))))
@@ -236,6 +245,7 @@ class _Batches:
             run_batch, self.spec, items, recorded, pure=False, retries=_RETRIES
         )
         self.pending.append((positions, future))
+        return future
 
     def _item(self, position: int) -> InputWork:
         """The input at ``position`` with its outputs named in the absolute output folder."""
