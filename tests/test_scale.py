@@ -354,3 +354,28 @@ def test_a_fold_repeated_after_a_kill_and_a_torn_part_lose_nothing(
     done = cli(*command(photos, out))
     assert summary(done.stderr) == f"imgprep: 0 written, {2 * INPUTS} up to date, 0 failed"
     assert images(out) == reference
+
+
+def test_a_lock_file_another_user_made_still_locks():
+    import shutil
+    import tempfile
+
+    from conftest import as_nobody
+    from imgprep._lock import FolderLock
+
+    folder = Path(tempfile.mkdtemp(prefix="imgprep-lock-"))
+    try:
+        folder.chmod(0o777)  # nobody may write outputs here, but not root's lock file
+        (folder / LOCK_NAME).touch(mode=0o644)
+        os.chmod(folder / LOCK_NAME, 0o644)
+
+        def check() -> dict[str, object]:
+            lock = FolderLock(folder, wait=False)
+            lock.acquire()
+            held = lock.held
+            lock.release()
+            return {"held": held}
+
+        assert as_nobody(check) == {"held": True}
+    finally:
+        shutil.rmtree(folder)

@@ -60,7 +60,7 @@ class FolderLock:
 
     def _take(self, path: Path, mode: int) -> None:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = _open(path)
         except OSError as error:
             raise OutputError(f"{path}: {_fs.reason_for_os_error(error, path)}") from error
         self._fds.append(fd)
@@ -100,3 +100,12 @@ class FolderLock:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _open(path: Path) -> int:
+    """The lock file, made if missing; read-only when another user made it (``flock`` takes
+    any open file on a local file system)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
