@@ -134,7 +134,7 @@ def _claims_kill_hook() -> bool:
 def dask_runner(work: Work) -> Iterator[Iterable[tuple[OutputRecord, ...]]]:
     """``_execute.Runner`` on the cluster of ``--scheduler``: the groups of records in order."""
     options = work.options
-    with _connect(options) as client:
+    with _quiet_logs(), _connect(options) as client:
         batches = _Batches(client, work)
         try:
             yield batches.results()
@@ -142,6 +142,26 @@ def dask_runner(work: Work) -> Iterator[Iterable[tuple[OutputRecord, ...]]]:
             batches.stop()
     if options.shard is None:  # a lost worker's temporary files (a shard may not: another
         files.remove_stale_temp_files(options.output)  # shard's are in flight)
+
+
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Dask's and Tornado's log lines off stderr for the run: imgprep says what went wrong in
+    its own lines (a Ctrl-C in the middle of one of Dask's calls makes Tornado log an error)."""
+    names = [
+        name
+        for name in list(logging.root.manager.loggerDict)  # Dask's config sets a few levels
+        if name.split(".")[0] in ("distributed", "tornado")
+    ]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager
