@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cron_scale
+import dask_executor
 import memory_ceiling
 from corpus import build_corpus
 from measure import GNU_TIME, CommandFailed, Measurement, run_measured
@@ -703,6 +704,9 @@ def main() -> None:
     memory_files, memory_side = (4, 4000) if quick else (8, 9000)
     memory = memory_ceiling.measure(memory_files, memory_side, "1536M", min(runs, 3))
     targets += memory_ceiling.targets(memory)
+    # its own section, bench/dask_executor.py: the seed workload on a 2-worker LocalCluster
+    dask = dask_executor.measure(corpus.seed, min(runs, 3))
+    targets += dask_executor.targets(dask)
 
     rows = [row.result for row in plan.rows]
     print()
@@ -717,6 +721,7 @@ def main() -> None:
     sections.insert(after_startup, ("Cron scale", cron_scale.section(cron)))
     memory_section = memory_ceiling.section(memory, memory_files, memory_side)
     sections.insert(after_startup + 1, ("Memory ceiling", memory_section))
+    sections.insert(after_startup + 1, ("Dask executor", dask_executor.section(dask)))
     markdown = render_markdown(
         header=document_header(started, elapsed, runs, quick, anchors, (load_before, load_after)),
         sections=sections,

@@ -428,7 +428,7 @@ def test_relative_paths_from_stdin_keep_their_folders(cli_process, tmp_path):
     written = sorted(
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")
     )
-    assert written == [".imgprep-manifest.jsonl", "a/x.jpg", "b/x.jpg"]
+    assert written == [".imgprep-lock", ".imgprep-manifest.jsonl", "a/x.jpg", "b/x.jpg"]
 
 
 # --- exit codes --------------------------------------------------------------------------------

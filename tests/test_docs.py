@@ -180,6 +180,7 @@ def test_readme_links_every_doc_and_each_link_exists():
         "docs/reliability.md",
         "docs/benchmarks.md",
         "docs/architecture.md",
+        "docs/scale.md",
     }
     assert set(linked) == expected
     missing = sorted(link for link in linked if not (ROOT / link).is_file())
@@ -197,6 +198,7 @@ def test_readme_lists_every_step_and_exit_code():
         cli.EXIT_OK,
         cli.EXIT_FAILED,
         cli.EXIT_USAGE,
+        cli.EXIT_BUSY,
         cli.EXIT_SIGINT,
         cli.EXIT_SIGTERM,
     ]

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import SEED_STEPS
 from imgprep._fs import TEMP_SUFFIX
+from imgprep._lock import LOCK_NAME
 from imgprep.manifest import MANIFEST_NAME, Manifest
 
 SEED = SEED_STEPS.split()
@@ -27,10 +28,11 @@ def listing(stdout: str) -> list[tuple[str, str, str]]:
 
 
 def files_below(folder: Path) -> set[str]:
+    """The files below ``folder`` but imgprep's own (its manifest and the folder's lock)."""
     return {
         path.relative_to(folder).as_posix()
         for path in folder.rglob("*")
-        if path.is_file() and path.name != MANIFEST_NAME
+        if path.is_file() and path.name not in (MANIFEST_NAME, LOCK_NAME)
     }
 
 
@@ -44,7 +46,7 @@ def state(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def manifest_outputs(folder: Path) -> set[str]:
-    manifest = Manifest.load(folder, read_only=True)
+    manifest = Manifest.load(folder, writable=False)
     try:
         return {entry.output for entry in manifest.entries()}
     finally:
@@ -196,7 +198,9 @@ def test_prune_keeps_an_orphan_changed_since_imgprep_wrote_it(cli, samples, tmp_
     assert "rocket.jpg" not in manifest_outputs(out)  # no longer imgprep's
 
 
-@pytest.mark.parametrize("partial", [["--limit", "2"], ["--sample", "2", "--seed", "1"]])
+@pytest.mark.parametrize(
+    "partial", [["--limit", "2"], ["--sample", "2", "--seed", "1"], ["--shard", "1/2"]]
+)
 def test_prune_refuses_a_run_over_part_of_the_inputs(cli, samples, tmp_path, partial):
     out = tmp_path / "out"
     assert cli("-i", samples, "-o", out, "grayscale").exit_code == 0

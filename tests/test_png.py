@@ -241,3 +241,20 @@ def test_a_failing_recompression_is_one_clear_error_and_leaves_nothing(
         f"{target}: cannot encode the image (Error -3 while decompressing data)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_profiler_holding_every_frame_does_not_stop_the_writer(photo: Image.Image) -> None:
+    # Dask's workers sample their frames; a frame kept alive keeps its locals alive, and a view
+    # of the writer's buffer left among them would stop it from shrinking (BufferError)
+    import sys
+
+    held: list[object] = []
+    plain = io.BytesIO()
+    png.save_png(photo, plain)
+    profiled = io.BytesIO()
+    sys.setprofile(lambda frame, event, arg: held.append(frame) if event == "call" else None)
+    try:
+        png.save_png(photo, profiled)
+    finally:
+        sys.setprofile(None)
+    assert held and profiled.getvalue() == plain.getvalue()

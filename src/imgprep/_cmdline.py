@@ -320,6 +320,49 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         default="keep",
     ),
     GlobalOption("fsync", ("--fsync",), "fsync each output before renaming it (power-loss safe)."),
+    GlobalOption(
+        "shard",
+        ("--shard",),
+        "Only shard K of N of the inputs, by a hash of each input's name: N runs (a job "
+        "array) split the work with no overlap and no gap.",
+        Kind.TEXT,
+        "K/N",
+        default="all",
+    ),
+    GlobalOption(
+        "wait",
+        ("--wait",),
+        "While another run writes to the output folder: wait for it, or refuse (exit 75).",
+        negation="--no-wait",
+        default="--wait",
+    ),
+    GlobalOption(
+        "executor",
+        ("--executor",),
+        "Where the work runs: threads of this process, or a Dask cluster "
+        "(pip install 'imgprep[dask]').",
+        Kind.CHOICE,
+        "NAME",
+        choices=("threads", "dask"),
+        default="threads",
+    ),
+    GlobalOption(
+        "scheduler",
+        ("--scheduler",),
+        "With --executor dask: the scheduler's address (tcp://HOST:8786), or 'local' for a "
+        "cluster of -j processes on this machine.",
+        Kind.TEXT,
+        "ADDRESS",
+    ),
+    GlobalOption(
+        "batch",
+        ("--batch",),
+        "With --executor dask: inputs per task.",
+        Kind.INT,
+        "N",
+        minimum=1,
+        default="about a second of work",
+    ),
     GlobalOption("version", ("--version",), "Print the version and exit."),
     GlobalOption("help", HELP_FLAGS, "Show this message and exit."),
 )
@@ -453,7 +496,18 @@ def _convert(option: GlobalOption, text: str) -> Any:
         return canonical_format(text) if option.key == "format" else _choice(option, text)
     if option.kind is Kind.SIZE:
         return _byte_size(option, text)
-    return text
+    return shard_value(text) if option.key == "shard" else text
+
+
+def shard_value(text: str) -> tuple[int, int]:
+    """``--shard K/N`` as ``(K, N)``, with 1 <= K <= N."""
+    k, slash, n = text.strip().partition("/")
+    numbers = slash and f"{k}{n}".isascii() and k.isdigit() and n.isdigit()
+    if numbers and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise UsageError(
+        f"--shard must be K/N, two whole numbers with 1 <= K <= N (such as 2/8), not {text!r}"
+    )
 
 
 def _byte_size(option: GlobalOption, text: str) -> int:

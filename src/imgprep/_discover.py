@@ -383,6 +383,16 @@ class InputList(Sequence[InputFile]):
     def __len__(self) -> int:
         return len(self._names)
 
+    def subset(self, indices: Iterable[int]) -> InputList:
+        """The inputs at ``indices``, in that order, each with what is known of it."""
+        kept = InputList()
+        for index in indices:
+            kept.append(
+                Found(self.path_text(index), self.relative_text(index), self.problem(index))
+            )
+            kept._sizes[-1], kept._mtimes[-1] = self._sizes[index], self._mtimes[index]
+        return kept
+
     @overload
     def __getitem__(self, index: int) -> InputFile: ...
     @overload

@@ -1,80 +1,46 @@
-"""Running a plan: the lazy pipeline of decodes, variants and writes, in a pool of threads.
+"""Running a plan: the inputs with work left, in a pool of threads (or, through
+``_dask_executor``, on a Dask cluster), counted in plan order.
 
 For ``resize 200x200 --mode cover grayscale augment --mirror``::
 
-    decoded  = add_cache(smap(decode, range(n)))         # load + steps before augment, once
-    variants = [smap(produce(v), range(n)) for v in (original, mirror)]
-    groups   = collate(variants)                         # (a.png, a_mirror.png), (b.png, ...
+    groups = smap(process, range(n))                     # one input: decode once, each variant
     for group in prefetch(groups, workers, max_buffered=buffer):  # in order, threads ahead
         report(*group)                                   # the consumer does the unbatch
 
 Which outputs are up to date is decided before (``_uptodate``): only inputs with an output
 that is not go to the pool, and ``range(n)`` above runs over them; the others are counted in
-order between them. Each pool task is one input; for each of its outputs that is not current
-(an input whose mtime alone changed is hashed first: same bytes, nothing to do), it takes its
-input's decoded image from the cache, applies its variant and the steps after ``augment``, and
-encodes and writes the file atomically, all in the worker thread, so Pillow's GIL-free decode,
-resample and zlib overlap. Failures are data: each item returns an ``OutputRecord`` with a
-status and a reason; only bugs raise.
+order between them. Each pool task is one input, ``_process.process_input``: decode once,
+every variant not current, atomic writes, all in the worker thread, so Pillow's GIL-free
+decode, resample and zlib overlap. ``prefetch`` keeps at most ``--buffer`` inputs ahead, in
+order; the consumer here counts their records, calls back, and stops early on Ctrl-C or
+``--fail-fast``, counting what the workers finished meanwhile.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 
 from imgprep import files
-from imgprep._budget import MemoryBudget, peak_bytes
 from imgprep._damage import pixel_limit
 from imgprep._discover import InputList
-from imgprep._draws import INPUT_STAGE, Draws, merged, variant_stage
-from imgprep._plan import Job, Plan, split_at_augment
+from imgprep._plan import Plan
+from imgprep._process import Chain, InputWork, OutputWork, entry_for, process_input
 from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
-from imgprep._shrink import apply_steps, decode_hint
 from imgprep._uptodate import UpToDate, input_name, up_to_date
-from imgprep.config import default_max_memory, default_workers
-from imgprep.errors import ImgprepError, InputError, OutputError
-from imgprep.manifest import CHECK, CURRENT, Entry, Manifest, read_input
-from imgprep.seq import add_cache, collate, prefetch, smap
-from imgprep.steps import Step
+from imgprep.config import default_workers
+from imgprep.errors import OutputError
+from imgprep.manifest import Manifest
+from imgprep.seq import prefetch, smap
 
-if TYPE_CHECKING:
-    from PIL.Image import Image
+__all__ = ["Runner", "Work", "execute"]
 
-__all__ = ["execute"]
-
-
-@dataclass
-class _Decoded:
-    image: Image | None  # None once the input's outputs are done (a cache may hold this)
-    icc_profile: bytes | None
-    identity: tuple[int, int]
-    digest: str
-    full_size: tuple[int, int] | None  # set while `image` is a reduced decode (shrink-on-load)
-    drawn: dict[str, object] | None = None  # what random steps before augment drew
-    metadata: files.Metadata | None = None  # EXIF and XMP, with --keep-metadata
-    warnings: tuple[str, ...] = ()
-    facts: Details | None = None  # for a report: the input's sizes, orientation, decode scale
-
-
-def _reduced_from(loaded: files.LoadedImage) -> tuple[int, int] | None:
-    """The upright full size of a reduced decode; None when the decoder did not reduce."""
-    if loaded.decoded_size == loaded.source_size:
-        return None
-    width, height = loaded.source_size
-    if loaded.image.size != loaded.decoded_size:  # EXIF orientation turned it a quarter
-        width, height = height, width
-    return width, height
-
-
-@dataclass(frozen=True)
-class _Failed:
-    reason: str
+#: How a run's inputs with work left are computed: given the ``Work``, a context manager
+#: yielding each one's records in order (and leaving in ``Work.finished`` those done but not
+#: yet yielded when it exits early). ``local_pool`` is the thread pool.
+Runner = Callable[["Work"], AbstractContextManager[Iterable[tuple[OutputRecord, ...]]]]
 
 
 def execute(
@@ -85,12 +51,14 @@ def execute(
     on_record: Callable[[OutputRecord], None] | None,
     on_failure: Callable[[str, str], None] | None = None,
     fresh: UpToDate | None = None,
+    runner: Runner | None = None,
     *,
     on_warning: Callable[[str, str], None] | None = None,
     details: bool = False,
 ) -> None:
     """Decode, transform and write every planned output that is not up to date (``fresh``,
-    judged here when not given); records go into ``report``.
+    judged here when not given); records go into ``report``. ``runner``: where the inputs with
+    work left are computed (default: ``local_pool``, threads of this process).
 
     ``on_record`` sees every record, ``on_failure(input, reason)`` each failed input once,
     ``on_warning(input, reason)`` each warning of an input's decode once, all from the calling
@@ -98,18 +66,13 @@ def execute(
     counted: no record is made for them. ``details``: records carry their ``Details``."""
     if fresh is None:
         fresh = up_to_date(plan, manifest, force=options.force)
-    work = _Work(options, plan, manifest, fresh, details)
-    workers = options.workers or default_workers()
-    buffer = options.buffer or 2 * workers
+    work = Work(options, plan, manifest, fresh, details)
     take = _Taker(options, plan, report, on_record, on_failure)
     take.on_warning, take.details = on_warning, details
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
             # pixel_limit: Pillow's checks in the steps too (crop) follow --max-pixels
-            with (
-                pixel_limit(options.max_pixels),
-                prefetch(work.groups(workers, buffer), workers, max_buffered=buffer) as results,
-            ):
+            with pixel_limit(options.max_pixels), (runner or local_pool)(work) as results:
                 for position, group in enumerate(results):
                     take.current_until(fresh.stale_inputs[position])
                     take(work.finished.pop(position))
@@ -125,8 +88,16 @@ def execute(
         # disk and in the manifest: count them too. The pool has been closed by now.
         for position in sorted(work.finished):
             take(work.finished.pop(position))
-        work.budget.close()  # inputs still waiting for memory in the background give up
+        work.chain.budget.close()  # inputs still waiting for memory in the background give up
         _close_manifest(manifest, plan, report)
+
+
+def local_pool(work: Work) -> AbstractContextManager[Iterable[tuple[OutputRecord, ...]]]:
+    """The run's inputs with work left, computed ahead in a pool of threads."""
+    workers = work.options.workers or default_workers()
+    buffer = work.options.buffer or 2 * workers
+    groups = smap(work.process, range(len(work.stale)))
+    return prefetch(groups, workers, max_buffered=buffer)
 
 
 class _Taker:
@@ -214,11 +185,10 @@ def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
         manifest.close()
 
 
-class _Work:
-    """What the worker threads share for one run: the steps split at augment, the decode hint,
-    the inputs, the verdicts, and the decoded sequence. The pool sees only the inputs with work
-    left (``fresh.stale_inputs``): its positions index that array. ``decode``, ``produce`` and
-    ``finish`` run in worker threads."""
+class Work:
+    """What the workers share for one run: the chain, the plan, the verdicts, the manifest.
+    The pool sees only the inputs with work left (``fresh.stale_inputs``): its positions
+    index that array. ``process`` runs in worker threads."""
 
     def __init__(
         self,
@@ -229,206 +199,28 @@ class _Work:
         details: bool = False,
     ) -> None:
         self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
-        self.details = details  # time each output and give its records their Details
-        self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
-        self.hint = decode_hint(options.steps)
-        self.inputs = plan.inputs  # read as text: no Path objects per image
+        self.chain = Chain(options, details)
         self.stale = fresh.stale_inputs
-        self.decoded: Sequence[_Decoded | _Failed] = ()
         self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
-        self.read: dict[int, tuple[str, tuple[int, int]] | None] = {}  # CHECK: sha256, identity
-        # --max-memory: what each input in flight reserved before decoding, given back when
-        # its outputs are written (and its decode, which a cache may keep, dropped)
-        self.budget = MemoryBudget(options.max_memory or default_max_memory())
-        self.reserved: dict[int, tuple[int, _Decoded | None]] = {}
 
-    def groups(self, workers: int, buffer: int) -> Sequence[tuple[OutputRecord, ...]]:
-        """One item per input with work left: the records of its outputs (lazy)."""
-        count = len(self.stale)
-        decoded: Sequence[_Decoded | _Failed] = smap(self.decode, range(count))
-        if len(self.variants) > 1:
-            # Variants of one input share its decode. A worker holds at most one input in
-            # flight and at most `buffer` inputs are ahead, so buffer + workers entries mean a
-            # decode is never evicted before all its variants have used it.
-            decoded = add_cache(decoded, cache_size=buffer + workers)
-        self.decoded = decoded
-        # One pool task per input: its variants, one after the other in the same worker.
-        # (Pooling single outputs of unbatch(collate(...)) would let the worker that computes a
-        # collated group make every variant while the others wait for it: -j 2 as slow as -j 1.)
-        per_variant = [
-            smap(functools.partial(self.produce, v), range(count))
-            for v in range(len(self.variants))
-        ]
-        return smap(self.finish, range(count), collate(per_variant))
-
-    def decode(self, position: int) -> _Decoded | _Failed:
-        """Load the input at ``position`` and apply the steps before augment."""
+    def item(self, position: int, output: str | None = None) -> InputWork:
+        """The input at ``position`` as ``process_input`` takes it; ``output``: the output
+        folder to name its outputs in (default: the run's, as given)."""
         index = self.stale[position]
-        problem = self.plan.problem(index)  # also a collision it is left out for
-        if problem is not None:
-            return _Failed(problem)
-        try:
-            loaded = files.load_image(
-                self.inputs.path_text(index),
-                max_pixels=self.options.max_pixels,
-                hint=self.hint,
-                allow_truncated=self.options.allow_truncated,
-                keep_metadata=self.options.keep_metadata,
-                on_size=functools.partial(self._reserve, position),
-            )
-            name = input_name(self.inputs.relative_text(index))
-            draws = Draws(self.options.seed, name, INPUT_STAGE)
-            image, full = apply_steps(self.prefix, loaded.image, _reduced_from(loaded), draws)
-        except Exception as error:  # this image's failure, whatever raised it
-            return _Failed(failure_reason(error))
-        facts = _input_facts(loaded) if self.details else None
-        decoded = _Decoded(
-            image,
-            loaded.icc_profile,
-            loaded.identity,
-            loaded.digest,
-            full,
-            drawn=draws.drawn or None,
-            metadata=loaded.metadata,
-            warnings=loaded.warnings,
-            facts=facts,
+        inputs, verdict = self.plan.inputs, self.fresh.verdict
+        folder = os.fspath(self.options.output) if output is None else output
+        outputs = tuple(
+            OutputWork(job.key, job.recipe, job.pil_format, job.path(folder), verdict(index, v))
+            for v, job in enumerate(self.plan.jobs(index))
         )
-        self.reserved[position] = (self.reserved.get(position, (0, None))[0], decoded)
-        return decoded
+        name = input_name(inputs.relative_text(index))
+        size = _input_bytes(inputs, index) if self.chain.details else None
+        return InputWork(inputs.path_text(index), name, self.plan.problem(index), outputs, size)
 
-    def _reserve(self, position: int, size: tuple[int, int], mode: str, file_bytes: int) -> None:
-        """Wait until the memory input ``position`` needs is free (``load_image``'s on_size)."""
-        needed = peak_bytes(size, mode, file_bytes, self.options.steps)
-        self.budget.reserve(needed)
-        self.reserved[position] = (needed, None)
-
-    def produce(self, variant_index: int, position: int) -> OutputRecord:
-        started = time.perf_counter() if self.details else 0.0
-        index = self.stale[position]
-        job = self.plan.job(index, variant_index)
-        path = self.inputs.path_text(index)
-        source = _Source(path, input_name(self.inputs.relative_text(index)))
-        verdict = self.fresh.verdict(index, variant_index)
-        if verdict == CURRENT or (verdict == CHECK and self._same_bytes(position, job, source)):
-            output = job.path(self.options.output)
-            record = OutputRecord(path, output, Status.UP_TO_DATE, variant=job.variant.suffix)
-            decoded = None
-        else:
-            decoded = self.decoded[position]  # decodes now, unless another variant already did
-            record = _produce(
-                self.options, self.manifest, job, source, decoded, self.after_augment, self.details
-            )
-        if not self.details:
-            return record
-        return self._detailed(record, job, decoded, time.perf_counter() - started)
-
-    def _detailed(
-        self, record: OutputRecord, job: Job, decoded: _Decoded | _Failed | None, seconds: float
-    ) -> OutputRecord:
-        """``record`` with its ``Details``: an output up to date only gives its file's bytes
-        and its input's (nothing was decoded), the others the decode's facts and the time."""
-        if record.status is Status.UP_TO_DATE:
-            output = Details.of_output(job.path(self.options.output))
-            size = _input_bytes(self.inputs, job.index)
-            return record.with_details(Details.joined(None, output, input_bytes=size))
-        source = decoded.facts if isinstance(decoded, _Decoded) else None
-        size = None if source is not None else _input_bytes(self.inputs, job.index)
-        joined = Details.joined(source, record.details, input_bytes=size, seconds=seconds)
-        return record.with_details(joined)
-
-    def _same_bytes(self, position: int, job: Job, source: _Source) -> bool:
-        """A ``CHECK`` output: is its input's sha256 the recorded one (read once per input)?"""
-        if position not in self.read:
-            self.read[position] = read_input(source.path)
-        read = self.read[position]
-        return read is not None and self.manifest.confirm(job.key, source.name, read)
-
-    def finish(self, position: int, group: tuple[OutputRecord, ...]) -> tuple[OutputRecord, ...]:
+    def process(self, position: int) -> tuple[OutputRecord, ...]:
+        group = process_input(self.chain, self.item(position), self.manifest)
         self.finished[position] = group
-        self.read.pop(position, None)
-        needed, decoded = self.reserved.pop(position, (0, None))
-        if decoded is not None:
-            decoded.image = None
-        self.budget.release(needed)
         return group
-
-
-def _input_facts(loaded: files.LoadedImage) -> Details:
-    """What a report says about a decoded input."""
-    stored, decoded = loaded.source_size, loaded.decoded_size
-    return Details(
-        input_bytes=loaded.identity[0],
-        input_size=stored,
-        orientation=loaded.orientation,
-        decode_scale=decoded[0] / stored[0] if stored[0] else 1.0,
-    )
-
-
-def failure_reason(error: Exception) -> str:
-    """The one-line reason an input or output failed, for its record."""
-    if isinstance(error, InputError):
-        return error.reason  # the record names the input already
-    if isinstance(error, ImgprepError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"  # an op that cannot handle this image
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """An input as the per-output code needs it: text, no Path objects."""
-
-    path: str
-    name: str  # the manifest's name for it: its path relative to its root, POSIX
-
-
-def _produce(
-    options: RunOptions,
-    manifest: Manifest,
-    job: Job,
-    file: _Source,
-    source: _Decoded | _Failed,
-    after_augment: Sequence[Step],
-    details: bool = False,
-) -> OutputRecord:
-    """One output that is not up to date: transform its input's decode and write it
-    (``details``: the record says what was written)."""
-    suffix = job.variant.suffix
-    path = job.path(options.output)
-    if isinstance(source, _Failed):
-        return OutputRecord(file.path, None, Status.FAILED, source.reason, suffix)
-    warned = source.warnings
-    try:
-        image, full = source.image, source.full_size
-        assert image is not None, "an input's decode is dropped only after all its outputs"
-        if job.variant.op is not None:
-            image = job.variant.op(image)
-            if full is not None and job.variant.effects.swaps_axes:
-                full = (full[1], full[0])
-        draws = Draws(options.seed, file.name, variant_stage(suffix))
-        image, _ = apply_steps(after_augment, image, full, draws)
-        written = files.save_image(
-            image,
-            path,
-            format=job.pil_format,
-            quality=options.quality,
-            png_compress_level=options.png_compress_level,
-            optimize=options.optimize,
-            icc_profile=source.icc_profile,
-            embed_icc=options.keep_icc,
-            metadata=source.metadata,
-            depth=options.depth,
-            fsync=options.fsync,
-            lossless=options.lossless,
-        )
-        manifest.record(_entry(job, file.name, source.identity, source.digest, written))
-    except Exception as error:  # this output's failure, whatever raised it
-        reason = failure_reason(error)
-        return OutputRecord(file.path, None, Status.FAILED, reason, suffix, warned)
-    made = Details(output_bytes=written[0], output_size=image.size) if details else None
-    drawn = merged(source.drawn, draws.drawn)
-    return OutputRecord(
-        file.path, path, Status.WRITTEN, None, suffix, warned, drawn=drawn, details=made
-    )
 
 
 def _replaced_its_input(record: OutputRecord) -> bool:
@@ -458,25 +250,5 @@ def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
             if identity is None or written is None:
                 continue
             # no digest: the input is now the output just written, never decoded as one
-            entry = _entry(job, name, identity, "", written)
+            entry = entry_for(job.key, job.recipe, name, identity, "", written)
             manifest.record(entry, again=True)  # this run recorded that output already
-
-
-def _entry(
-    job: Job,
-    input_name: str,
-    input_identity: tuple[int, int],
-    input_digest: str,
-    written: tuple[int, int],
-) -> Entry:
-    """The manifest line for ``job``'s output ``written`` (size, mtime) from that input."""
-    return Entry(
-        output=job.key,
-        input=input_name,
-        input_size=input_identity[0],
-        input_mtime_ns=input_identity[1],
-        input_sha256=input_digest,
-        recipe=job.recipe,
-        output_size=written[0],
-        output_mtime_ns=written[1],
-    )

@@ -17,9 +17,10 @@ from imgprep.config import DEFAULTS, ON_COLLISION, canonical_format, load_user_d
 from imgprep.errors import UsageError
 from imgprep.steps import Step
 
-__all__ = ["NAME_FIELDS", "RunOptions"]
+__all__ = ["EXECUTORS", "NAME_FIELDS", "RunOptions"]
 
 NAME_FIELDS = ("stem", "suffix", "ext", "inext", "name")
+EXECUTORS = ("threads", "dask")  # where a run's work is computed
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ class RunOptions:
     lossless: bool = False  # WebP only
     dry_run: bool = False  # plan and list, decode and write nothing
     prune: bool = False  # remove outputs the manifest has that this run no longer makes
+    # beyond one process (docs/scale.md)
+    shard: tuple[int, int] | None = None  # (K, N): only the inputs of shard K of N
+    wait: bool = True  # another run writing to the output folder: wait (else FolderBusyError)
+    executor: str = "threads"  # one of EXECUTORS
+    scheduler: str | None = None  # executor "dask": the scheduler's address, or "local"
+    batch: int | None = None  # executor "dask": inputs per task (None: about a second of work)
 
     @classmethod
     def from_settings(cls, **given: Any) -> RunOptions:
@@ -92,12 +99,14 @@ class RunOptions:
             raise UsageError(f"--name may use {allowed}, not {{{unknown[0]}}} in {self.name!r}")
         if "ext" not in fields:
             _check_literal_extension(self.name, canonical_format(self.format))
-        if self.prune and (self.limit is not None or self.sample is not None):
-            chosen = "--limit" if self.limit is not None else "--sample"
+        partial = {"--limit": self.limit, "--sample": self.sample, "--shard": self.shard}
+        chosen = next((flag for flag, value in partial.items() if value is not None), None)
+        if self.prune and chosen is not None:
             raise UsageError(
                 f"--prune cannot go with {chosen}: a run over some inputs would prune the "
                 f"outputs of all the others; run --prune without {chosen}"
             )
+        _check_scale(self)
         augments = [s for s in self.steps if s.variants]
         if len(augments) > 1:
             raise UsageError("augment may appear once in a chain")
@@ -180,3 +189,31 @@ def _check_depth(depth: str, format: str) -> None:
             f"--depth 16 cannot be written as --format {format}, which holds 8 bits a sample: "
             "use --format png or tiff, or --depth 8"
         )
+
+
+def _check_scale(options: RunOptions) -> None:
+    """Refuse a shard that does not exist, and Dask settings without Dask."""
+    if options.shard is not None:
+        k, n = options.shard
+        if not 1 <= k <= n:
+            raise UsageError(f"--shard must be K/N with 1 <= K <= N, not {k}/{n}")
+    if options.executor not in EXECUTORS:
+        raise UsageError(
+            f"executor must be one of {', '.join(EXECUTORS)}, not {options.executor!r}"
+        )
+    if options.executor != "dask":
+        for flag, value in (("--scheduler", options.scheduler), ("--batch", options.batch)):
+            if value is not None:
+                raise UsageError(f"{flag} goes with --executor dask")
+        return
+    if not options.scheduler:
+        raise UsageError(
+            "--executor dask needs --scheduler ADDRESS (tcp://HOST:8786, or 'local' for a "
+            "cluster of this machine's cores)"
+        )
+    if options.batch is not None and options.batch < 1:
+        raise UsageError(f"batch must be at least 1, not {options.batch}")
+    try:
+        import distributed  # noqa: F401  (only asked for here: Dask is no start-up cost)
+    except ImportError:
+        raise UsageError("--executor dask needs Dask: pip install 'imgprep[dask]'") from None

@@ -11,7 +11,8 @@ presets``. Shell completion answers Typer's protocol (``_IMGPREP_COMPLETE``) wit
 ``_completion``, through a command built only when a shell asks.
 
 Every error is one line on stderr, ``Error: ...``; exit codes: 0 all good, 1 some input failed,
-2 usage error (nothing written), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). This is
+2 usage error (nothing written), 75 another run is writing to the output folder and
+``--no-wait`` was given, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). This is
 the only module that imports Typer and tqdm; Pillow and the pipeline are imported after
 ``--version`` and ``--help`` are answered, so shell one-liners start fast.
 """
@@ -32,7 +33,7 @@ import typer
 
 from imgprep._cmdline import COMMANDS, HELP_FLAGS, CommandLine, global_spellings, parse_command_line
 from imgprep._version import __version__
-from imgprep.errors import ImgprepError, UsageError
+from imgprep.errors import FolderBusyError, ImgprepError, UsageError
 
 if TYPE_CHECKING:
     from imgprep._commands import InspectRequest
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main", "run_command_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): --no-wait, and another run holds the output folder
 
 # Settings of the command line itself, not of a run.
 _CLI_ONLY = ("null", "progress", "quiet", "report", "verbose")
@@ -187,6 +189,10 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
         # what C libraries write to descriptor 2 (libtiff), as whole lines of imgprep's
         with c_stderr_as_lines(screen.on_chatter):
             report: Report = run(options, **screen.callbacks())
+    except FolderBusyError as error:  # --no-wait, and another run holds the folder
+        _print_error(str(error))
+        log.finish(None, EXIT_BUSY, options.seed, str(error))
+        return EXIT_BUSY
     except ImgprepError as error:  # the run cannot start as asked: nothing was written
         _print_error(str(error))
         code = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
@@ -196,7 +202,7 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
         screen.close()
         _restore_sigterm(previous)
     code = _exit_code(report, bool(received))
-    _print_summary(report, quiet)
+    _print_summary(report, quiet, options.shard)
     log.finish(report, code, options.seed)
     return code
 
@@ -225,7 +231,12 @@ class _Screen:
             given["on_planning"] = self.planning
         if self.show_progress or self.log.wants_records:
             given["on_record"] = self.on_record
+        if not self.quiet:
+            given["on_wait"] = self.on_wait
         return given
+
+    def on_wait(self, message: str) -> None:  # another run holds the output folder
+        _say(f"imgprep: {message}")
 
     def on_start(self, total: int) -> None:
         self.planning.close()
@@ -267,12 +278,13 @@ def _exit_code(report: Report, terminated: bool) -> int:
     return EXIT_FAILED if report.failures or would_fail else EXIT_OK
 
 
-def _print_summary(report: Report, quiet: bool) -> None:
+def _print_summary(report: Report, quiet: bool, shard: tuple[int, int] | None) -> None:
     if not quiet:
         for note in report.notes:
             typer.echo(f"Warning: {note}", err=True)
     if report.planned == 0:
-        typer.echo("imgprep: no input images found", err=True)
+        where = "found" if shard is None else "in shard {}/{}".format(*shard)
+        typer.echo(f"imgprep: no input images {where}", err=True)
     elif not quiet or report.interrupted:
         typer.echo(f"imgprep: {report.summary()}", err=True)
 

@@ -13,6 +13,8 @@ class; anything else escaping is a bug. The tree::
     ├── OutputError           an output cannot be written: read-only folder, disk full,
     │   │                     a path escaping the output folder, overwriting an input
     │   └── OutputCollisionError  two inputs would be written to the same output file
+    ├── FolderBusyError       another run holds the output folder's lock and the run was told
+    │                         not to wait (--no-wait; the CLI exits 75)
     └── EvaluationError       computing item ``index`` of a lazy sequence failed; the original
                               exception is ``__cause__``
 
@@ -25,6 +27,7 @@ from os import PathLike, fspath
 
 __all__ = [
     "EvaluationError",
+    "FolderBusyError",
     "ImageTooLargeError",
     "ImgprepError",
     "InputError",
@@ -75,6 +78,10 @@ class OutputError(ImgprepError):
 
 class OutputCollisionError(OutputError):
     """Two different inputs map to one output path."""
+
+
+class FolderBusyError(ImgprepError):
+    """Another run is writing to the output folder, and this one may not wait for it."""
 
 
 class EvaluationError(ImgprepError):

@@ -24,6 +24,9 @@ at most the line being written (a torn last line is cut off when the file is nex
 the next run redoes exactly the outputs it cannot prove current. The end of a run compacts the
 file atomically once a quarter of its lines are superseded.
 
+A run with ``--shard K/N`` writes its own part instead (``.imgprep-manifest.K-of-N.jsonl``,
+see ``_parts``); every run reads the main file, then the parts, its own last, as one journal.
+
 Memory stays flat: the file is read in chunks, and each output costs 32 bytes in arrays (a
 hash of its name, a hash of its state, the input's mtime, the line's offset for the rare
 question that needs the whole line), not a Python object. A line in the first format (objects
@@ -45,14 +48,23 @@ from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
-from imgprep import _fs
+from imgprep import _fs, _parts
 from imgprep._fs import StrPath
 from imgprep._hashindex import HashIndex, repeats
 from imgprep.errors import OutputError
 
-__all__ = ["CHECK", "CURRENT", "MANIFEST_NAME", "STALE", "Entry", "Manifest", "read_input"]
+__all__ = [
+    "CHECK",
+    "CURRENT",
+    "MANIFEST_NAME",
+    "STALE",
+    "Entry",
+    "Manifest",
+    "confirmed",
+    "read_input",
+]
 
-MANIFEST_NAME = ".imgprep-manifest.jsonl"
+MANIFEST_NAME = _parts.MAIN_NAME
 
 # What ``Manifest.judge`` says about an output.
 STALE = 0  # no line, another recipe or input name, the output changed, or the input's size did
@@ -63,6 +75,7 @@ CHECK = 2  # only the input's mtime changed: its sha256 decides (``Manifest.conf
 # keeps no state between calls, so worker threads share it.
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _CHUNK = 1 << 18  # bytes of lines parsed with one json.loads
+_FILE_SHIFT = 44  # a line's offset holds its file's number above the byte offset (16 TiB)
 
 
 @dataclass(frozen=True)
@@ -89,47 +102,96 @@ class Manifest:
     from worker threads.
 
     Only the state read at start is held (it answers ``judge``), in arrays; what a run records
-    goes straight to the file, so a first run over a million images does not grow.
+    goes straight to the file, so a first run over a million images does not grow. ``shard``
+    ``(K, N)``: the run records into that shard's part (``path``), and reads it last.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / MANIFEST_NAME
-        # per line read, in file order: hash of the output name, hash of the state (all but
-        # the input's mtime and sha256), the input's mtime, and the line's offset
+    def __init__(self, folder: Path, shard: tuple[int, int] | None = None) -> None:
+        self.path = folder / (MANIFEST_NAME if shard is None else _parts.part_name(shard))
+        self._shard = shard
+        # per line read, in reading order: hash of the output name, hash of the state (all but
+        # the input's mtime and sha256), the input's mtime, and the line's file and offset
         self._keys, self._states = array("q"), array("q")
         self._mtimes, self._offsets = array("q"), array("q")
         self._index = HashIndex(self._keys)
-        self._size = 0  # bytes read
+        self._files: list[Path] = []  # read, in order; the last is `path`
+        self._seen: list[tuple[int, int, int] | None] = []  # each one's inode, size, mtime
+        self._writable = True  # this process holds the lock: it may mend and compact
+        self._torn = 0  # own file's last line: 1 torn by a kill, 2 whole but its newline
+        self._own_start = 0  # the first row read from `path`
+        self._size = 0  # bytes read of the file being read (then: of `path`)
+        self._base = 0  # the file being read's number, shifted into place for an offset
         self._first_format = 0  # lines read in the first format: the file is rewritten
         self._added = self._replaced = 0  # lines recorded: new outputs, and superseding ones
         self._lock = threading.Lock()
         self._log = _fs.LineLog(self.path)  # one open file for the run's appends
-        self._reader: int | None = None  # for get(): lines are read back by offset
-        self._mending = True  # a torn last line is mended in the file (not in a dry run)
+        self._readers: dict[int, int] = {}  # for get(): lines are read back by offset
 
     @classmethod
-    def load(cls, folder: Path, *, read_only: bool = False) -> Manifest:
-        """The manifest of ``folder`` (empty when it has none). ``read_only``: the file is not
-        changed, not even to cut off a line torn by a kill (a dry run)."""
-        manifest = cls(folder)
-        manifest._mending = not read_only
-        try:
-            with open(manifest.path, "rb") as stream:
-                manifest._read(stream)
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            reason = _fs.reason_for_os_error(error, manifest.path)
-            raise OutputError(f"{manifest.path}: {reason}") from error
-        manifest._index = HashIndex(manifest._keys)
+    def load(
+        cls, folder: Path, shard: tuple[int, int] | None = None, *, writable: bool = True
+    ) -> Manifest:
+        """The folder's manifest: the main file and every part, ``shard``'s own part last.
+        ``writable=False``: this process does not hold the folder's lock (yet), so it leaves
+        the files as they are (a torn last line is mended, and the file compacted, only once
+        ``claim`` says it does)."""
+        manifest = cls(folder, shard)
+        manifest._writable = writable
+        manifest._read_files(manifest._others())
         return manifest
 
-    def _read(self, stream: IO[bytes]) -> None:
+    def _others(self) -> list[Path]:
+        folder = self.path.parent
+        others = [folder / MANIFEST_NAME, *_parts.part_paths(folder)]
+        return [path for path in others if path != self.path]
+
+    def changed(self) -> bool:
+        """Whether another run wrote to a file read since, or added a part."""
+        if set(self._others()) - set(self._files):
+            return True
+        return any(
+            _identity(path) != seen for path, seen in zip(self._files, self._seen, strict=True)
+        )
+
+    def outdated(self) -> bool:
+        """Whether the file has lines in the first format (rewritten by ``compact``)."""
+        return self._first_format > 0
+
+    def claim(self) -> None:
+        """This process now holds the folder's lock: mend what a kill tore, compact at the end."""
+        self._writable = True
+        self._mend()
+
+    def _read_files(self, others: list[Path]) -> None:
+        """Read ``others``, then ``path``, the only file whose torn last line is cut off (the
+        others may be another shard's, being written)."""
+        for path in [*others, self.path]:
+            self._own_start, self._first_format = len(self._keys), 0  # own file's, at the end
+            self._base, self._size = len(self._files) << _FILE_SHIFT, 0
+            self._files.append(path)
+            self._seen.append(None)
+            try:
+                with open(path, "rb") as stream:
+                    info = os.fstat(stream.fileno())
+                    self._seen[-1] = (info.st_ino, info.st_size, info.st_mtime_ns)
+                    self._read(stream, path == self.path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise OutputError(f"{path}: {_fs.reason_for_os_error(error, path)}") from error
+        self._index = HashIndex(self._keys)
+        if self._writable:
+            self._mend()
+
+    def _read(self, stream: IO[bytes], own: bool) -> None:
         while lines := stream.readlines(_CHUNK):
             if not lines[-1].endswith(b"\n"):  # a kill tore the file's last line
                 torn = lines.pop()
                 self._add_lines(lines)
-                self._mend(torn)
+                if own:  # another file may be another shard's, being written: left alone
+                    self._torn = 1 if _parse_line(torn) is None else 2
+                    if self._torn == 2:
+                        self._add_one(torn + b"\n")
                 return
             self._add_lines(lines)
 
@@ -159,7 +221,7 @@ class Manifest:
             array("q", map(hash, outputs)),
             array("q", map(hash, states)),
             array("q", in_mtimes),
-            array("q", itertools.accumulate(map(len, lines[:-1]), initial=self._size)),
+            array("q", itertools.accumulate(map(len, lines[:-1]), initial=self._base + self._size)),
         )
         if not set(map(type, itertools.chain(outputs, inputs, recipes))) <= {str}:
             raise TypeError("a name or recipe that is not text")
@@ -175,21 +237,17 @@ class Manifest:
             self._keys.append(hash(entry.output))
             self._states.append(_state(entry))
             self._mtimes.append(entry.input_mtime_ns)
-            self._offsets.append(self._size)
+            self._offsets.append(self._base + self._size)
         self._size += len(line)
 
-    def _mend(self, torn: bytes) -> None:
+    def _mend(self) -> None:
         """Keep a last line that is whole but for its newline; cut off one torn by a kill."""
-        if not self._mending:
-            if _parse_line(torn) is not None:
-                self._add_one(torn + b"\n")
-            return
+        torn, self._torn = self._torn, 0
         try:
-            if _parse_line(torn) is not None:
+            if torn == 2:
                 with open(self.path, "ab") as stream:
                     stream.write(b"\n")
-                self._add_one(torn + b"\n")
-            else:
+            elif torn == 1:
                 os.truncate(self.path, self._size)
         except OSError as error:
             reason = _fs.reason_for_os_error(error, self.path)
@@ -250,14 +308,10 @@ class Manifest:
         """For a ``CHECK`` output: whether the input's bytes (``read``: sha256 and identity, as
         ``read_input`` gives them) are the recorded ones; if so, record the new mtime, so the
         next run does not hash it again."""
-        digest, identity = read
-        entry = self.get(output)
-        if entry is None or entry.input != input_name or entry.input_size != identity[0]:
-            return False
-        if not digest or digest != entry.input_sha256:
-            return False
-        self.record(replace(entry, input_mtime_ns=identity[1]))
-        return True
+        entry = confirmed(self.get(output), input_name, read)
+        if entry is not None:
+            self.record(entry)
+        return entry is not None
 
     def is_current(
         self, output: str, output_path: StrPath, input_path: StrPath, input_name: str, recipe: str
@@ -317,9 +371,9 @@ class Manifest:
         """Close the files kept open (``record`` opens the log again if needed)."""
         self._log.close()
         with self._lock:
-            if self._reader is not None:
-                os.close(self._reader)
-                self._reader = None
+            readers, self._readers = self._readers, {}
+        for reader in readers.values():
+            os.close(reader)
 
     def compact(self) -> None:
         """Close, then rewrite the file with one line per output when a quarter of its lines
@@ -327,14 +381,17 @@ class Manifest:
         run), or when it has lines in the first format."""
         self.close()
         with self._lock:
+            if not self._writable:
+                return
             if self._first_format or self._mostly_superseded():
                 self._rewrite()
 
     def _mostly_superseded(self) -> bool:
         if not self._replaced:
             return False  # nothing superseded since the file was last compacted or judged
-        distinct = len(self._keys) - sum(count - 1 for count in repeats(self._keys).values())
-        superseded = len(self._keys) - distinct + self._replaced
+        own = self._keys[self._own_start :]
+        distinct = len(own) - sum(count - 1 for count in repeats(own).values())
+        superseded = len(own) - distinct + self._replaced
         return 4 * superseded > distinct + self._added  # over a quarter of the live lines
 
     def _rewrite(self) -> None:
@@ -342,7 +399,8 @@ class Manifest:
         the file again, this run's lines included), copied as it is."""
         self._keys = self._states = self._mtimes = self._offsets = array("q")  # done with them
         self._index = HashIndex(self._keys)
-        latest = Manifest.load(self.path.parent)
+        latest = Manifest(self.path.parent, self._shard)
+        latest._read_files([])  # this file alone: its offsets are byte offsets
         keys, find = latest._keys, latest._index.find
         last = (row for row, key in enumerate(keys) if find(key) == row)
         _fs.write_atomic(
@@ -354,13 +412,14 @@ class Manifest:
         self._size, self._first_format, self._added, self._replaced = 1, 0, 0, 0
 
     def _line_at(self, offset: int) -> Entry | None:
+        number, offset = offset >> _FILE_SHIFT, offset & ((1 << _FILE_SHIFT) - 1)
         with self._lock:
-            if self._reader is None:
+            reader = self._readers.get(number)
+            if reader is None:
                 try:
-                    self._reader = os.open(self.path, os.O_RDONLY)
+                    reader = self._readers[number] = os.open(self._files[number], os.O_RDONLY)
                 except OSError:
                     return None
-            reader = self._reader
         size = 4096
         while True:
             try:
@@ -371,6 +430,27 @@ class Manifest:
             if end >= 0 or len(data) < size:
                 return _parse_line(data[:end] if end >= 0 else data)
             size *= 4
+
+
+def confirmed(
+    entry: Entry | None, input_name: str, read: tuple[str, tuple[int, int]]
+) -> Entry | None:
+    """``entry`` with the input's new mtime if the input's bytes (``read``: sha256 and
+    identity, as ``read_input`` gives them) are the ones it records; else None."""
+    digest, identity = read
+    if entry is None or entry.input != input_name or entry.input_size != identity[0]:
+        return None
+    if not digest or digest != entry.input_sha256:
+        return None
+    return replace(entry, input_mtime_ns=identity[1])
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _copier(path: Path, offsets: array[int]) -> Callable[[IO[bytes]], None]:

@@ -2,11 +2,14 @@
 
 A run loads the output folder's manifest, gathers and plans (``_plan``: every output named and
 checked before anything is written), decides which outputs are up to date (``_uptodate``),
-then executes the lazy pipeline in a thread pool for the others (``_execute``), and returns a
-``Report``. Shrink-on-load (``_shrink.decode_hint``) reads the
-steps' effects to let the JPEG decoder reduce or go grey. This module is the public face:
-``RunOptions``, ``run``, ``Report``, ``OutputRecord`` (its ``Details`` with ``details=True``)
-and ``Status``.
+then executes the lazy pipeline in a thread pool for the others (``_execute``; or on a Dask
+cluster, ``_dask_executor``), and returns a ``Report``. A run with something to write locks the
+output folder first (``_lock``), and with ``--shard`` it runs its shard of the checked plan
+(``_shard``) and records into its own manifest part (``_parts``). A dry run lists the plan
+instead (``_dryrun``), and ``--prune`` removes orphaned outputs after the run (``_prune``).
+Shrink-on-load (``_shrink.decode_hint``) reads the steps' effects to let the JPEG decoder
+reduce or go grey. This module is the public face: ``RunOptions``, ``run``, ``Report``,
+``OutputRecord`` (its ``Details`` with ``details=True``) and ``Status``.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from imgprep import _dryrun, _fs, _prune, files
-from imgprep._execute import execute
+from imgprep import _dryrun, _fs, _parts, _prune, files
+from imgprep._execute import Runner, execute
+from imgprep._lock import FolderLock
 from imgprep._plan import Plan, gather_inputs, plan_outputs
 from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._select import select_inputs
+from imgprep._shard import shard_plan
 from imgprep._shrink import decode_hint
-from imgprep._uptodate import up_to_date
+from imgprep._uptodate import UpToDate, up_to_date
 from imgprep.errors import UsageError
 from imgprep.manifest import Manifest
 
@@ -50,72 +55,100 @@ def run(
     on_warning: Callable[[str, str], None] | None = None,
     on_planned: _dryrun.OnPlanned | None = None,
     details: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Report:
     """Run the pipeline. ``on_planning(stage, count)`` is called now and then while planning
     (``"finding inputs"``, files found; ``"checking outputs"``, inputs whose outputs were
     checked against the manifest), ``on_start(n_outputs)`` once planning is done, ``on_record``
     after every output (without it, outputs already up to date are only counted),
     ``on_failure(input, reason)`` once per failed input, ``on_warning(path, reason)`` once per
-    warning of an input's decode or of pruning (all from the calling thread). ``details``: the
-    records carry their ``Details`` (for a report; a run without it keeps nothing per output).
-    ``options.dry_run``: plan and judge as a run does, then ``on_planned(word, input, output,
-    reason)`` for each output (see ``_dryrun``) and each output ``--prune`` would remove,
-    nothing decoded, hashed or written; ``options.prune``: after the run, remove orphaned
-    outputs (``_prune``), each said by ``on_planned("PRUNED", "", path, None)``.
+    warning of an input's decode or of pruning, ``on_wait(message)`` once if another run is
+    writing to the output folder and this one waits for it (all from the calling thread).
+    ``details``: the records carry their ``Details`` (for a report; a run without it keeps
+    nothing per output). ``options.dry_run``: plan and judge as a run does, then
+    ``on_planned(word, input, output, reason)`` for each output (see ``_dryrun``) and each
+    output ``--prune`` would remove, nothing decoded, hashed, locked or written;
+    ``options.prune``: after the run, remove orphaned outputs (``_prune``), each said by
+    ``on_planned("PRUNED", "", path, None)``.
     Ctrl-C (KeyboardInterrupt) at any point ends the run early with the report so far
     (``interrupted``); outputs in flight are finished or discarded, never half-written.
     Raises ``ImgprepError`` only for problems of the whole run: ``UsageError`` for an output
     folder that cannot be written, before anything is read; ``OutputError`` for collisions
-    and escapes, before anything is written. An input's problem is a record."""
+    and escapes, before anything is written; ``FolderBusyError`` when another run is writing
+    to the output folder and ``options.wait`` is false. An input's problem is a record."""
     options.validate()
     _check_output_folder(options.output)
     started = time.monotonic()
     report = Report()
     manifest: Manifest | None = None
+    lock = FolderLock(options.output, options.shard, wait=options.wait, on_wait=on_wait)
     try:
-        manifest = Manifest.load(options.output, read_only=options.dry_run)
+        # Read without the lock: a run with nothing to write (a no-op, a dry run) never waits,
+        # nor writes the lock or mends the manifest.
+        manifest = Manifest.load(options.output, options.shard, writable=False)
         found = None if on_planning is None else functools.partial(on_planning, "finding inputs")
         plan = Plan(options, select_inputs(gather_inputs(options, manifest, found), options))
         checked = (
             None if on_planning is None else functools.partial(on_planning, "checking outputs")
         )
-        # plan.check() (collisions, escapes, clobbering) in the same pass over the outputs
-        fresh = up_to_date(plan, manifest, force=options.force, check=True, on_progress=checked)
+        plan, fresh = _judge(plan, manifest, checked)
         report.planned = len(plan)
         if on_start is not None:
             on_start(report.planned)
-        pruned = _pruned_callback(options.dry_run, on_planned, on_warning)
         if options.dry_run:
             report.dry_run = _dryrun.list_plan(plan, fresh, on_planned)
-        elif plan:
-            _make_output_folder(options.output)
-            if fresh.stale_inputs:  # a killed run's temporary files go before anything is
-                files.remove_stale_temp_files(options.output)  # written (a walk of -o)
-            execute(
-                options,
-                plan,
-                manifest,
-                report,
-                on_record,
-                on_failure,
-                fresh,
-                on_warning=on_warning,
-                details=details,
-            )
+        else:
+            if fresh.stale_inputs or manifest.outdated() or _prunes(options):
+                manifest, fresh = _take_folder(lock, plan, manifest, fresh)
+            if plan:
+                runner = _runner(options)
+                execute(
+                    options,
+                    plan,
+                    manifest,
+                    report,
+                    on_record,
+                    on_failure,
+                    fresh,
+                    runner,
+                    on_warning=on_warning,
+                    details=details,
+                )
         if options.prune:
-            if not options.dry_run:  # the run's lines are in the file: read it as it is now
-                manifest.close()
-                manifest = Manifest.load(options.output)
-            _prune.prune(plan, manifest, report, pruned, dry_run=options.dry_run)
-            if report.dry_run is not None:
-                report.dry_run[_dryrun.WOULD_PRUNE] = report.pruned
+            manifest = _prune_outputs(plan, manifest, report, on_planned, on_warning)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         if manifest is not None:
             manifest.close()
+        lock.release()
         report.elapsed = time.monotonic() - started
     return report
+
+
+def _prunes(options: RunOptions) -> bool:
+    """Whether this run removes orphaned outputs: it rewrites the manifest, so it takes the
+    folder's lock even when nothing is stale (a folder that does not exist has none)."""
+    return options.prune and not options.dry_run and options.output.is_dir()
+
+
+def _prune_outputs(
+    plan: Plan,
+    manifest: Manifest,
+    report: Report,
+    on_planned: _dryrun.OnPlanned | None,
+    on_warning: Callable[[str, str], None] | None,
+) -> Manifest:
+    """``--prune`` after the run (or listed by a dry run); the manifest as it is then."""
+    options = plan.options
+    pruned = _pruned_callback(options.dry_run, on_planned, on_warning)
+    if not options.dry_run:  # the run's lines are in the file: read it as it is now
+        manifest.close()
+        manifest = Manifest.load(options.output)  # unsharded, the lock held: parts folded
+    _prune.prune(plan, manifest, report, pruned, dry_run=options.dry_run)
+    if report.dry_run is not None:
+        report.dry_run[_dryrun.WOULD_PRUNE] = report.pruned
+    return manifest
 
 
 def _pruned_callback(
@@ -134,6 +167,58 @@ def _pruned_callback(
             on_planned(word, "", path, None)
 
     return pruned
+
+
+def _take_folder(
+    lock: FolderLock, plan: Plan, manifest: Manifest, fresh: UpToDate
+) -> tuple[Manifest, UpToDate]:
+    """Make and lock the output folder before writing to it; if another run wrote meanwhile,
+    the manifest as it is now and the verdicts it gives."""
+    options = plan.options
+    _make_output_folder(options.output)
+    if _lock(lock, options) or manifest.changed():
+        manifest.close()
+        manifest = Manifest.load(options.output, options.shard)
+        fresh = up_to_date(plan, manifest, force=options.force)
+    manifest.claim()
+    if fresh.stale_inputs and options.shard is None:
+        # a killed run's temporary files go first (not a shard's: its neighbours' are in flight)
+        files.remove_stale_temp_files(options.output)
+    return manifest, fresh
+
+
+def _lock(lock: FolderLock, options: RunOptions) -> bool:
+    """Take the run's locks; an unsharded run then folds the shards' manifest parts into the
+    main one (True if it did), a shard lists its own part."""
+    lock.acquire()
+    if options.shard is None:
+        return _parts.fold(options.output)
+    _parts.register(options.output, options.shard)
+    return False
+
+
+def _judge(
+    plan: Plan, manifest: Manifest, on_progress: Callable[[int], None] | None
+) -> tuple[Plan, UpToDate]:
+    """Check the whole plan (collisions, escapes, clobbering) and judge the outputs of the run's
+    part of it (its shard), in one pass over the outputs when there is no shard."""
+    options = plan.options
+    if options.shard is None:
+        return plan, up_to_date(
+            plan, manifest, force=options.force, check=True, on_progress=on_progress
+        )
+    plan.check()
+    mine = shard_plan(plan, options.shard)
+    return mine, up_to_date(mine, manifest, force=options.force, on_progress=on_progress)
+
+
+def _runner(options: RunOptions) -> Runner | None:
+    """Where the work runs: None for the thread pool, or on a Dask cluster."""
+    if options.executor != "dask":
+        return None
+    from imgprep._dask_executor import dask_runner  # imports Dask only when it runs
+
+    return dask_runner
 
 
 def _check_output_folder(folder: Path) -> None:

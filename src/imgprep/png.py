@@ -121,6 +121,8 @@ class _IdatRecompressor:
             self._out.write(PNG_SIGNATURE)
             self._seen_signature = True
             start = len(PNG_SIGNATURE)
+        # Every view is released on the spot: a profiler or debugger holding a frame (Dask's
+        # workers sample theirs) would otherwise keep one alive, and `pending` could not shrink.
         with memoryview(pending) as view:
             while len(pending) - start >= _CHUNK_HEAD.size:
                 length, kind = _CHUNK_HEAD.unpack_from(pending, start)
@@ -128,11 +130,13 @@ class _IdatRecompressor:
                 if len(pending) < end:
                     break
                 if kind == b"IDAT":
-                    self._recompress(view[start + _CHUNK_HEAD.size : end - 4])
+                    with view[start + _CHUNK_HEAD.size : end - 4] as stored:
+                        self._recompress(stored)
                 else:
                     if self._deflater is not None and not self._idat_done:
                         self._finish_idat()
-                    self._out.write(view[start:end])
+                    with view[start:end] as chunk:
+                        self._out.write(chunk)
                     self._ended = kind == b"IEND"
                 start = end
         del pending[:start]
