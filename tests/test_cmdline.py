@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imgprep._cmdline import GLOBAL_OPTIONS, Kind, global_spellings, parse_command_line
+from imgprep._cmdline import global_spellings, parse_command_line
 from imgprep._commands import parse_inspect_line
+from imgprep._global_options import GLOBAL_OPTIONS, Kind
 from imgprep.config import DEFAULTS
 from imgprep.errors import UsageError
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 from conftest import ROOT, SAMPLE_NAMES, SAMPLES, SEED_STEPS
 from imgprep import cli
-from imgprep._cmdline import GLOBAL_OPTIONS
+from imgprep._global_options import GLOBAL_OPTIONS
 from imgprep.steps import STEPS
 
 README = ROOT / "README.md"

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from imgprep._cmdline import (
     CommandLine,
-    GlobalOption,
     Grammar,
-    Kind,
     option_for,
     step_help_request,
     take_options,
     whole_number,
 )
+from imgprep._global_options import GlobalOption, Kind
 from imgprep.config import Preset, load_presets
 from imgprep.errors import UsageError
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from imgprep._cmdline import COMMANDS, GLOBAL_OPTIONS, GlobalOption, Kind
 from imgprep._commands import INSPECT_OPTIONS
+from imgprep._global_options import COMMANDS, GLOBAL_OPTIONS, GlobalOption, Kind
 from imgprep._step_model import Param, StepDef
 from imgprep._step_table import STEPS
 from imgprep.errors import ImgprepError

@@ -7,8 +7,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-from imgprep._cmdline import COMMANDS, GLOBAL_OPTIONS, GlobalOption, Kind
 from imgprep._commands import INSPECT_OPTIONS
+from imgprep._global_options import COMMANDS, GLOBAL_OPTIONS, GlobalOption, Kind
 from imgprep._step_model import Param, StepDef, format_value
 
 __all__ = [

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from imgprep._cmdline import COMMANDS, HELP_FLAGS, CommandLine, global_spellings, parse_command_line
+from imgprep._cmdline import CommandLine, global_spellings, parse_command_line
+from imgprep._global_options import COMMANDS, HELP_FLAGS
 from imgprep._version import __version__
 from imgprep.errors import FolderBusyError, ImgprepError, UsageError
 
