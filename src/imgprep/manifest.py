@@ -40,17 +40,25 @@ import hashlib
 import itertools
 import json
 import os
-import posixpath
 import threading
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import astuple, dataclass, fields, replace
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import astuple, replace
 from pathlib import Path
 from typing import IO, Any
 
 from imgprep import _fs, _parts
 from imgprep._fs import StrPath
 from imgprep._hashindex import HashIndex, repeats
+from imgprep._manifest_format import (
+    FIELDS,
+    HEADER,
+    LINE_ENCODER,
+    Entry,
+    copier,
+    parse_line,
+    state,
+)
 from imgprep.errors import OutputError
 
 __all__ = [
@@ -71,30 +79,8 @@ STALE = 0  # no line, another recipe or input name, the output changed, or the i
 CURRENT = 1  # everything as recorded
 CHECK = 2  # only the input's mtime changed: its sha256 decides (``Manifest.confirm``)
 
-# One encoder for every line (json.dumps with options builds a new one per call); encoding
-# keeps no state between calls, so worker threads share it.
-_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _CHUNK = 1 << 18  # bytes of lines parsed with one json.loads
 _FILE_SHIFT = 44  # a line's offset holds its file's number above the byte offset (16 TiB)
-
-
-@dataclass(frozen=True)
-class Entry:
-    output: str  # POSIX path relative to the output folder
-    input: str  # POSIX path relative to the input root it was found under
-    input_size: int
-    input_mtime_ns: int
-    input_sha256: str  # hex of the input's bytes ("" when unknown: never matches)
-    recipe: str  # fingerprint of everything that decides the output's pixels and encoding
-    output_size: int
-    output_mtime_ns: int
-
-
-FIELDS = tuple(field.name for field in fields(Entry))
-_TYPES = tuple(str if field.type == "str" else int for field in fields(Entry))
-_HEADER = _LINE_ENCODER.encode({"imgprep_manifest": 2, "fields": FIELDS})
-# The first format's keys, in FIELDS order: one object per line, the input's absolute path.
-_FIRST_FORMAT = tuple("input_digest" if name == "input_sha256" else name for name in FIELDS)
 
 
 class Manifest:
@@ -189,7 +175,7 @@ class Manifest:
                 torn = lines.pop()
                 self._add_lines(lines)
                 if own:  # another file may be another shard's, being written: left alone
-                    self._torn = 1 if _parse_line(torn) is None else 2
+                    self._torn = 1 if parse_line(torn) is None else 2
                     if self._torn == 2:
                         self._add_one(torn + b"\n")
                 return
@@ -231,11 +217,11 @@ class Manifest:
         self._size += sum(map(len, lines))
 
     def _add_one(self, line: bytes) -> None:
-        entry = _parse_line(line)
+        entry = parse_line(line)
         if entry is not None:
             self._first_format += line.startswith(b"{")
             self._keys.append(hash(entry.output))
-            self._states.append(_state(entry))
+            self._states.append(state(entry))
             self._mtimes.append(entry.input_mtime_ns)
             self._offsets.append(self._base + self._size)
         self._size += len(line)
@@ -329,11 +315,11 @@ class Manifest:
 
     def record(self, entry: Entry, *, again: bool = False) -> None:
         """Append ``entry``'s line. ``again``: this run recorded that output already."""
-        line = _LINE_ENCODER.encode(astuple(entry))
+        line = LINE_ENCODER.encode(astuple(entry))
         superseding = again or self._index.find(hash(entry.output)) >= 0
         with self._lock:
             if self._size == 0 and not (self._added or self._replaced):
-                self._log.append(_HEADER)  # a new file: say what the columns are
+                self._log.append(HEADER)  # a new file: say what the columns are
             self._log.append(line)
             if superseding:
                 self._replaced += 1
@@ -364,7 +350,7 @@ class Manifest:
         with self._lock:
             self._keys = self._states = self._mtimes = self._offsets = array("q")
             self._index = HashIndex(self._keys)
-            _fs.write_atomic(self.path, _copier(self.path, kept), fsync=True)
+            _fs.write_atomic(self.path, copier(self.path, kept), fsync=True)
             self._size, self._first_format, self._added, self._replaced = 1, 0, 0, 0
 
     def close(self) -> None:
@@ -405,7 +391,7 @@ class Manifest:
         last = (row for row, key in enumerate(keys) if find(key) == row)
         _fs.write_atomic(
             self.path,
-            _copier(self.path, array("q", map(latest._offsets.__getitem__, last))),
+            copier(self.path, array("q", map(latest._offsets.__getitem__, last))),
             fsync=True,
         )
         # what was read is gone: this object only answers "nothing recorded" from now on
@@ -428,7 +414,7 @@ class Manifest:
                 return None
             end = data.find(b"\n")
             if end >= 0 or len(data) < size:
-                return _parse_line(data[:end] if end >= 0 else data)
+                return parse_line(data[:end] if end >= 0 else data)
             size *= 4
 
 
@@ -451,66 +437,6 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return info.st_ino, info.st_size, info.st_mtime_ns
-
-
-def _copier(path: Path, offsets: array[int]) -> Callable[[IO[bytes]], None]:
-    """Writes the header, then the lines of ``path`` starting at ``offsets`` (ascending)."""
-
-    def copy(target: IO[bytes]) -> None:
-        target.write(_HEADER.encode() + b"\n")
-        wanted = iter(offsets)
-        next_offset = next(wanted, -1)
-        position = 0
-        with open(path, "rb") as source:
-            for line in source:
-                if position == next_offset:
-                    target.write(_as_row(line))
-                    next_offset = next(wanted, -1)
-                position += len(line)
-
-    return copy
-
-
-def _as_row(line: bytes) -> bytes:
-    """A line of the current format (a line of the first format is converted)."""
-    if not line.startswith(b"{"):
-        return line
-    entry = _parse_line(line)
-    assert entry is not None  # only lines read as entries are copied
-    return _LINE_ENCODER.encode(astuple(entry)).encode() + b"\n"
-
-
-def _state(entry: Entry) -> int:
-    """What ``judge`` compares, but for the input's mtime: one hash (hash() is the same within
-    a process, and the file is read by the process that judges)."""
-    return hash(
-        (
-            entry.output,
-            entry.recipe,
-            entry.input,
-            entry.input_size,
-            entry.output_size,
-            entry.output_mtime_ns,
-        )
-    )
-
-
-def _parse_line(line: bytes) -> Entry | None:
-    """The entry of one line; None for the header, a torn or foreign line."""
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    if isinstance(value, dict) and set(value) == set(_FIRST_FORMAT):
-        value = [value[key] for key in _FIRST_FORMAT]
-        output, absolute = value[0], value[1]
-        if isinstance(output, str) and isinstance(absolute, str):
-            value[1] = posixpath.join(posixpath.dirname(output), os.path.basename(absolute))
-    if not isinstance(value, list) or len(value) != len(FIELDS):
-        return None
-    if not all(type(item) is kind for item, kind in zip(value, _TYPES, strict=True)):
-        return None
-    return Entry(*value)
 
 
 def read_input(path: StrPath) -> tuple[str, tuple[int, int]] | None:
