@@ -61,22 +61,20 @@ def parse_ratio_range(text: str) -> tuple[float, float]:
 
 
 def parse_probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise UsageError(f"probability must be a number in [0, 1], not {text!r}")
-    return value
+    return _number_in(text, "probability", 0.0, 1.0)
 
 
 def parse_hue(text: str) -> float:
+    return _number_in(text, "hue", 0.0, 0.5)
+
+
+def _number_in(text: str, what: str, low: float, high: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not 0 <= value <= 0.5:
-        raise UsageError(f"hue must be a number in [0, 0.5], not {text!r}")
+        value = math.nan  # refused below, with the rule
+    if not low <= value <= high:
+        raise UsageError(f"{what} must be a number in [{low:g}, {high:g}], not {text!r}")
     return value
 
 
