@@ -79,14 +79,18 @@ def _size_after(effects: Effects, size: tuple[int, int]) -> tuple[int, int]:
 # -j 4). Blocks from 4 MiB up (Pillow allocates image memory in blocks of up to 16 MiB) are
 # mapped one by one once glibc's mmap threshold is fixed there (mallopt M_MMAP_THRESHOLD), so
 # they go back to the system when freed (then 0.43 GB). The price: mapping fresh pages costs
-# page faults, ~15% more CPU on a chain at full resolution over 12 MP images (a chain that
-# starts with resize decodes JPEGs reduced, under 4 MiB, and does not pay it). One arena
+# page faults, ~15% more CPU on a chain at full resolution over 12 MP images, and fixing the
+# threshold also stops glibc's dynamic trimming, so even a run of small images paid ~10% of
+# wall time in system time (the seed bench: 0.3 s of sys became 0.9 s). So the threshold is
+# fixed only once an input needs ``_LARGE_INPUT`` or more: retention by the workers' arenas
+# below that is a bounded overhead, above it the ceiling would not hold. One arena
 # (M_ARENA_MAX 1) would cost nothing, but glibc fixes its arena limit when the first thread
 # starts, and one heap fragmented to 0.7-1.0 GB in the same run. Process-wide and once;
 # smaller blocks (small images, Python's objects) are unaffected, and other C libraries (musl,
 # macOS) simply lack mallopt.
 _M_MMAP_THRESHOLD = -3
 _MMAP_FROM = 4 << 20
+_LARGE_INPUT = 128 << 20  # an input's reservation from which freed images go back at once
 _mallopt_done = False
 
 
@@ -126,7 +130,6 @@ class MemoryBudget:
             raise ValueError(f"ceiling must be positive, not {ceiling}")
         self.ceiling = ceiling
         self.reserved = 0
-        return_freed_images()
         self._condition = threading.Condition()
         self._queue: collections.deque[object] = collections.deque()  # waiting, first first
         self._closed = False
@@ -137,6 +140,8 @@ class MemoryBudget:
         above the ceiling, and ``BudgetClosed`` when ``close`` is called meanwhile."""
         if amount > self.ceiling:
             raise TooMuchMemory(amount, self.ceiling)
+        if amount >= _LARGE_INPUT:
+            return_freed_images()
         turn = object()
         with self._condition:
             self._queue.append(turn)
