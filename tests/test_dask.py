@@ -247,3 +247,25 @@ def test_random_draws_and_details_come_back_from_the_cluster(photos, cluster, tm
     local = [facts(record) for record in seen["threads"]]
     assert [facts(record) for record in seen["dask"]] == local
     assert sum(record.drawn is not None for record in seen["dask"]) == 2 * INPUTS  # 1 fails
+
+
+def test_a_dask_run_leaves_descriptor_2_to_the_workers(photos, cluster, cli, tmp_path, monkeypatch):
+    """The CLI relays C libraries' stderr through a pipe for a threads run only: Dask's worker
+    processes would inherit the pipe's write end and keep the relay waiting after the run."""
+    import imgprep._chatter
+
+    relayed: list[str] = []
+    real = imgprep._chatter.c_stderr_as_lines
+
+    def counting(emit: Callable[[str], None]):  # type: ignore[no-untyped-def]
+        relayed.append("entered")
+        return real(emit)
+
+    monkeypatch.setattr(imgprep._chatter, "c_stderr_as_lines", counting)
+    words = ["-r", "-i", photos, "--limit", "2", *STEPS.split()]
+    dask = cli("-o", tmp_path / "dask", "--executor", "dask", "--scheduler", cluster, *words)
+    assert dask.exit_code == 1, dask.stderr  # the first two inputs hold the broken one
+    assert relayed == []
+    threads = cli("-o", tmp_path / "threads", *words)
+    assert (threads.exit_code, relayed) == (1, ["entered"])
+    assert threads.stderr.splitlines()[0] == dask.stderr.splitlines()[0]  # its Error: line

@@ -19,6 +19,7 @@ the only module that imports Typer and tqdm; Pillow and the pipeline are importe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -187,8 +188,10 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
 
     previous = _install_sigterm(on_sigterm)
     try:
-        # what C libraries write to descriptor 2 (libtiff), as whole lines of imgprep's
-        with c_stderr_as_lines(screen.on_chatter):
+        # What C libraries write to descriptor 2 (libtiff), as whole lines of imgprep's. Not
+        # with Dask: its worker processes would inherit the pipe and keep it open after the run.
+        local = options.executor == "threads"
+        with c_stderr_as_lines(screen.on_chatter) if local else contextlib.nullcontext():
             report: Report = run(options, **screen.callbacks())
     except FolderBusyError as error:  # --no-wait, and another run holds the folder
         _print_error(str(error))
