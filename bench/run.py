@@ -267,8 +267,9 @@ def plan_rows(
         section="memory",
         max_runs=memory_runs,
     )
-    # --buffer at -j 2 defaults to about 4, so the bound shows against a much larger buffer, on
-    # the large workload where each held image is big (a 1000x750 draft decode, 512x512 outputs)
+    # --buffer at -j 2 defaults to about 4; against a much larger buffer, on the large workload
+    # where each image is big (a 1000x750 draft decode, 512x512 outputs), memory stays the same:
+    # what is computed ahead is each input's records, its images are dropped when it is done
     for buffer in SMALL_BUFFER, LARGE_BUFFER:
         _add(
             plan,
@@ -548,12 +549,12 @@ def evaluate_targets(plan: Plan, startup: Startup) -> list[Target]:
         value_target("memory flat: peak RSS 4x files / 1x files <= 1.05", flatness, 1.05, "x")
     )
     bounded = (
-        small_buffer_peak / large_buffer_peak if small_buffer_peak and large_buffer_peak else None
+        large_buffer_peak / small_buffer_peak if small_buffer_peak and large_buffer_peak else None
     )
     name = (
-        f"--buffer bounds what is held: peak RSS --buffer {SMALL_BUFFER} / --buffer {LARGE_BUFFER}"
+        f"--buffer holds no images: peak RSS --buffer {LARGE_BUFFER} / --buffer {SMALL_BUFFER}"
     )
-    targets.append(value_target(f"{name} <= 1.00 (large)", bounded, 1.0, "x"))
+    targets.append(value_target(f"{name} <= 1.05 (large)", bounded, 1.05, "x"))
     targets.append(
         value_target(
             "start-up: imgprep --version <= 0.15 s", startup.median_wall(startup.version), 0.15, "s"

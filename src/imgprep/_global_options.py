@@ -195,7 +195,7 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "buffer",
         ("--buffer",),
-        "Inputs computed ahead (bounds memory).",
+        "Inputs computed ahead of the one reported (their records, not their images).",
         Kind.INT,
         "N",
         minimum=1,
