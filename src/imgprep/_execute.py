@@ -159,9 +159,7 @@ class _Taker:
             records = []
             for job in self.plan.jobs(index):
                 written = job.path(output)
-                facts = None
-                if self.details:
-                    facts = Details.joined(None, Details.of_output(written), input_bytes=size)
+                facts = Details.up_to_date(written, size) if self.details else None
                 suffix = job.variant.suffix
                 records.append(
                     OutputRecord(path, written, Status.UP_TO_DATE, None, suffix, details=facts)

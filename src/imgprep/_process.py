@@ -210,8 +210,7 @@ def _detailed(
     """``record`` with its ``Details``: an output up to date only gives its file's bytes and
     its input's (nothing was decoded), the others the decode's facts and the time."""
     if record.status is Status.UP_TO_DATE:
-        output = Details.of_output(record.output_text or "")
-        return record.with_details(Details.joined(None, output, input_bytes=item.size))
+        return record.with_details(Details.up_to_date(record.output_text or "", item.size))
     source = decoded.facts if isinstance(decoded, _Decoded) else None
     size = None if source is not None else item.size
     joined = Details.joined(source, record.details, input_bytes=size, seconds=seconds)

@@ -66,10 +66,11 @@ class Details:
         )
 
     @classmethod
-    def of_output(cls, path: StrPath) -> Details:
-        """What is known of an output file without reading it: its bytes (a stat)."""
-        identity = file_identity(path)
-        return cls(output_bytes=None if identity is None else identity[0])
+    def up_to_date(cls, output: StrPath, input_bytes: int | None) -> Details:
+        """An output already up to date, whose input was not decoded: only the bytes of the
+        output file (a stat) and of its input are known."""
+        identity = file_identity(output)
+        return cls(input_bytes=input_bytes, output_bytes=None if identity is None else identity[0])
 
 
 _UNKNOWN = Details()
