@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from conftest import SEED_STEPS
+from conftest import SAMPLES, SEED_STEPS
 from imgprep._fs import TEMP_SUFFIX
 from imgprep._lock import LOCK_NAME
 from imgprep.manifest import MANIFEST_NAME, Manifest
@@ -262,3 +263,19 @@ def test_prune_removes_the_sub_folders_it_empties_and_no_other(cli, samples, tmp
     assert not (out / "2025").exists()  # 2025/q1/ held only a pruned output
     assert sorted(p.name for p in (out / "2024").iterdir()) == ["notes.txt"]
     assert (out / "empty-before").is_dir()  # empty, but prune never held anything there
+
+
+def test_a_dry_run_lists_inputs_left_out_by_on_collision_skip_as_would_fail(cli, tmp_path):
+    """What the real run fails (two inputs, one output name) the dry run says it would."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(SAMPLES / "hopper.jpg", folder / "a.jpg")
+    Image.open(SAMPLES / "coffee.png").save(folder / "a.png")
+    words = ["-i", folder, "-o", tmp_path / "out", "--format", "png", "--on-collision", "skip"]
+    dry = cli("-n", *words, "grayscale")
+    assert dry.exit_code == 1, dry.stderr
+    listed = [line.split(" ", 1)[0] for line in dry.stdout.splitlines()]
+    assert listed == ["WOULD-FAIL", "WOULD-FAIL"]
+    assert not (tmp_path / "out").exists()
+    real = cli(*words, "grayscale")
+    assert real.exit_code == 1 and real.stderr.count("Error: ") == 2

@@ -9,7 +9,7 @@ nothing is decoded, hashed or written. The words:
 - ``WOULD-CHECK``: only the input's mtime changed; the run hashes it and writes the output only
   if its bytes changed (a dry run does not hash);
 - ``WOULD-FAIL``: planning already knows the input cannot be read (a broken link, a folder that
-  cannot be listed, a path outside ``--base``);
+  cannot be listed, a path outside ``--base``), or ``--on-collision skip`` leaves it out;
 - ``WOULD-PRUNE``: with ``--prune``, an output the run would remove (``_prune``).
 
 Costs what a no-op re-run costs plus one line per output: the jobs of each input are made once
@@ -50,7 +50,7 @@ def list_plan(plan: Plan, fresh: UpToDate, on_planned: OnPlanned | None) -> dict
     counts = dict.fromkeys(WORDS, 0)
     inputs, output = plan.inputs, plan.options.output
     for index in range(len(inputs)):
-        problem = inputs.problem(index)
+        problem = plan.problem(index)  # unreadable, or left out by --on-collision skip
         path = inputs.path_text(index)
         for variant, job in enumerate(plan.jobs(index)):
             word = (

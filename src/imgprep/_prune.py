@@ -10,7 +10,7 @@ Pruned outputs lose their manifest lines too, in one atomic rewrite, and a sub-f
 leave empty goes (``rmdir``: one with anything left in it stays).
 
 Pruning trusts the plan to cover everything that goes into the output folder, so it is held
-back when the plan may not: ``--limit``/``--sample`` are refused before the run
+back when the plan may not: ``--limit``, ``--sample`` and ``--shard`` are refused before the run
 (``RunOptions.validate``), and a run that found no input, could not list a folder or read an
 input path, or was interrupted or stopped early, prunes nothing and says why.
 """
