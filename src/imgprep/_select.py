@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from imgprep._discover import Found, InputFile, InputList
+from imgprep._discover import InputFile, InputList
 from imgprep.errors import UsageError
 
 if TYPE_CHECKING:
@@ -60,10 +60,4 @@ def _relative(inputs: Sequence[InputFile], index: int) -> str:
 def _subset(inputs: Sequence[InputFile], indices: Sequence[int]) -> Sequence[InputFile]:
     if not isinstance(inputs, InputList):
         return [inputs[index] for index in indices]
-    kept = InputList()
-    for index in indices:
-        # no stat carried over: the up-to-date check stats these few files itself
-        kept.append(
-            Found(inputs.path_text(index), inputs.relative_text(index), inputs.problem(index))
-        )
-    return kept
+    return inputs.subset(indices)  # with what the walk knew of each: no second stat
