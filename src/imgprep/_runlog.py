@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from imgprep._fs import reason_for_os_error
-from imgprep._records import OutputRecord, Report, Status
+from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._version import __version__
 from imgprep.errors import UsageError
 
@@ -26,6 +26,7 @@ __all__ = ["RunLog", "planned_line", "record_object", "verbose_line"]
 
 PRUNED = "PRUNED"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_NOTHING_KNOWN = Details()  # a record made without details: every field null
 
 
 def _status(status: Status) -> str:
@@ -33,26 +34,24 @@ def _status(status: Status) -> str:
 
 
 def record_object(record: OutputRecord) -> dict[str, Any]:
-    """The report's object for one output (fields unknown for it are null)."""
-    details = record.details
-    size = None if details is None else details.input_size
-    out_size = None if details is None else details.output_size
+    """The report's object for one output (fields unknown for it are null; sizes are
+    ``[width, height]``, as JSON writes a tuple)."""
+    details = record.details or _NOTHING_KNOWN
+    seconds = details.seconds
     line: dict[str, Any] = {
         "status": _status(record.status),
         "input": record.input_text,
         "output": record.output_text,
         "variant": record.variant,
         "error": record.reason,
-        "input_size": None if size is None else list(size),
-        "output_size": None if out_size is None else list(out_size),
-        "input_bytes": None if details is None else details.input_bytes,
-        "output_bytes": None if details is None else details.output_bytes,
-        "orientation": None if details is None else details.orientation,
-        "decode_scale": None if details is None else details.decode_scale,
-        "seconds": None
-        if details is None or details.seconds is None
-        else round(details.seconds, 6),
-        "warnings": list(record.warnings),
+        "input_size": details.input_size,
+        "output_size": details.output_size,
+        "input_bytes": details.input_bytes,
+        "output_bytes": details.output_bytes,
+        "orientation": details.orientation,
+        "decode_scale": details.decode_scale,
+        "seconds": None if seconds is None else round(seconds, 6),
+        "warnings": record.warnings,
     }
     if record.drawn is not None:
         line["drawn"] = record.drawn
