@@ -551,9 +551,7 @@ def evaluate_targets(plan: Plan, startup: Startup) -> list[Target]:
     bounded = (
         large_buffer_peak / small_buffer_peak if small_buffer_peak and large_buffer_peak else None
     )
-    name = (
-        f"--buffer holds no images: peak RSS --buffer {LARGE_BUFFER} / --buffer {SMALL_BUFFER}"
-    )
+    name = f"--buffer holds no images: peak RSS --buffer {LARGE_BUFFER} / --buffer {SMALL_BUFFER}"
     targets.append(value_target(f"{name} <= 1.05 (large)", bounded, 1.05, "x"))
     targets.append(
         value_target(
