@@ -110,6 +110,17 @@ def test_data_matching_a_loose_pillow_signature_is_no_image(tmp_path: Path) -> N
         assert caught.value.reason.startswith("not an image Pillow can read"), name
 
 
+@pytest.mark.parametrize("data", [b"hi\n", b"ab", b"\x00\x01\x02"])
+def test_a_file_of_a_few_bytes_is_no_image_not_a_truncated_one(tmp_path: Path, data: bytes) -> None:
+    # DIB's signature check unpacks four bytes and raises on fewer: that says "not a DIB", as
+    # Image.open takes it, not "truncated image data"
+    path = tmp_path / "tiny.png"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        files.load_image(path)
+    assert caught.value.reason.startswith("not an image Pillow can read"), caught.value.reason
+
+
 def test_text_and_html_get_a_hint_of_what_they_are(bad: dict[str, Path]) -> None:
     with pytest.raises(InputError, match=r"looks like HTML"):
         files.load_image(bad["html_as_jpg"])

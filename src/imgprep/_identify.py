@@ -74,6 +74,10 @@ def load_stub(path: StrPath, image: ImageFile.ImageFile) -> ImageFile.ImageFile:
     return image
 
 
+# The exceptions Image.open treats as "not this format", from a plugin's check or its opener.
+_NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
+
+
 def open_header(data: bytes) -> ImageFile.ImageFile:
     """Identify ``data`` and read its header, like ``Image.open`` minus its global pixel guard.
 
@@ -95,7 +99,10 @@ def open_header(data: bytes) -> ImageFile.ImageFile:
             tried.add(format_name)
             factory, accept = Image.OPEN[format_name]
             if accept is not None:
-                verdict = accept(prefix)
+                try:
+                    verdict = accept(prefix)
+                except _NOT_THIS_FORMAT:  # e.g. DIB's check unpacks 4 bytes of a 3-byte file
+                    continue
                 if not verdict:
                     continue
                 if isinstance(verdict, str):  # recognised, but this Pillow lacks the codec
@@ -104,8 +111,7 @@ def open_header(data: bytes) -> ImageFile.ImageFile:
             stream.seek(0)
             try:
                 return factory(stream, "")
-            except (SyntaxError, IndexError, TypeError, struct.error) as error:
-                # the exceptions Image.open treats as "not this format"
+            except _NOT_THIS_FORMAT as error:
                 if accept is not None:
                     recognised.append((format_name, error))
             except (Image.DecompressionBombError, MemoryError, RecursionError):
