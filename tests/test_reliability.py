@@ -40,6 +40,7 @@ from corpus import (
     sample,
 )
 from imgprep import config, files
+from imgprep._lock import CLEAN, LOCK_NAME, WRITING
 from imgprep.manifest import MANIFEST_NAME
 
 Cli = Callable[..., CliResult]
@@ -483,6 +484,7 @@ def test_interrupted_run_leaves_only_complete_outputs_and_a_rerun_finishes_the_r
             process.kill()
             process.wait()
     assert process.returncode == exit_code, stderr
+    assert (out / LOCK_NAME).read_bytes() == WRITING  # the next run looks for temporary files
 
     done = snapshot(out)
     assert 3 <= len(done) < SLOW_COPIES  # the signal landed mid-run
@@ -503,6 +505,7 @@ def test_interrupted_run_leaves_only_complete_outputs_and_a_rerun_finishes_the_r
     rerun = cli("-i", inputs, "-o", out, "-j", "2", *SLOW_STEPS)
     assert rerun.exit_code == 0, rerun.stderr
     assert temp_files(out) == []
+    assert (out / LOCK_NAME).read_bytes() == CLEAN
     after = snapshot(out)
     assert sorted(after) == [f"img_{index:02d}.jpg" for index in range(SLOW_COPIES)]
     kept = {name for name in done if name in recorded}

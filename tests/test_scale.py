@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import SAMPLES, CliResult
-from imgprep._lock import LOCK_NAME
+from imgprep._fs import TEMP_SUFFIX
+from imgprep._lock import CLEAN, LOCK_NAME, WRITING
 from imgprep._shard import shard_of
 from imgprep.manifest import MANIFEST_NAME
 
@@ -356,6 +357,45 @@ def test_a_fold_repeated_after_a_kill_and_a_torn_part_lose_nothing(
     assert images(out) == reference
 
 
+# How the last writer ended, as the lock file says: after a first run of the whole job
+LAST_WRITER: dict[str, Callable[[Cli, Path, Path], None]] = {
+    "ended cleanly": lambda cli, photos, out: None,
+    "was killed": lambda cli, photos, out: (out / LOCK_NAME).write_bytes(WRITING),
+    "was a shard": lambda cli, photos, out: cli(*command(photos, out, "--shard", "1/2", "-f")),
+    "was an older imgprep": lambda cli, photos, out: (out / LOCK_NAME).write_bytes(b""),
+}
+
+
+@pytest.mark.parametrize(
+    ("last_writer", "swept"),
+    [
+        ("ended cleanly", False),
+        ("was killed", True),
+        ("was a shard", True),
+        ("was an older imgprep", True),
+    ],
+)
+def test_a_run_walks_the_tree_for_temporary_files_only_when_a_writer_may_have_been_killed(
+    cli: Cli, photos: Path, tmp_path: Path, last_writer: str, swept: bool
+):
+    out = tmp_path / "out"
+    assert cli(*command(photos, out)).exit_code == 0
+    assert (out / LOCK_NAME).read_bytes() == CLEAN
+    LAST_WRITER[last_writer](cli, photos, out)
+    leftover = out / "a" / f".img_01.jpg.0badc0de{TEMP_SUFFIX}"
+    leftover.write_bytes(b"half an image")
+    done = cli(*command(photos, out, "--force"))
+    assert summary(done.stderr) == f"imgprep: {2 * INPUTS} written, 0 up to date, 0 failed"
+    assert leftover.exists() is not swept
+    assert (out / LOCK_NAME).read_bytes() == CLEAN
+
+
+def test_a_shard_never_says_the_folder_is_clean(cli: Cli, photos: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert cli(*command(photos, out, "--shard", "1/2")).exit_code == 0
+    assert (out / LOCK_NAME).read_bytes() == WRITING  # the other shard may still be writing
+
+
 def test_a_lock_file_another_user_made_still_locks():
     import shutil
     import tempfile
@@ -372,10 +412,12 @@ def test_a_lock_file_another_user_made_still_locks():
         def check() -> dict[str, object]:
             lock = FolderLock(folder, wait=False)
             lock.acquire()
-            held = lock.held
-            lock.release()
-            return {"held": held}
+            held, unfinished = lock.held, lock.unfinished
+            lock.release(clean=True)
+            return {"held": held, "unfinished": unfinished}
 
-        assert as_nobody(check) == {"held": True}
+        # it cannot say how the last writer ended: a run sweeps, as after a kill
+        assert as_nobody(check) == {"held": True, "unfinished": True}
+        assert (folder / LOCK_NAME).read_bytes() == b""
     finally:
         shutil.rmtree(folder)

@@ -81,6 +81,7 @@ def run(
     started = time.monotonic()
     report = Report()
     manifest: Manifest | None = None
+    clean = False  # the run ended with no temporary file of its own left behind
     lock = FolderLock(options.output, options.shard, wait=options.wait, on_wait=on_wait)
     try:
         # Read without the lock: a run with nothing to write (a no-op, a dry run) never waits,
@@ -116,12 +117,13 @@ def run(
                 )
         if options.prune:
             manifest = _prune_outputs(plan, manifest, report, on_planned, on_warning)
+        clean = not report.interrupted  # after Ctrl-C, the next run sweeps all the same
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         if manifest is not None:
             manifest.close()
-        lock.release()
+        lock.release(clean=clean)
         report.elapsed = time.monotonic() - started
     return report
 
@@ -181,7 +183,7 @@ def _take_folder(
         manifest = Manifest.load(options.output, options.shard)
         fresh = up_to_date(plan, manifest, force=options.force)
     manifest.claim()
-    if fresh.stale_inputs and options.shard is None:
+    if lock.unfinished and options.shard is None:
         # a killed run's temporary files go first (not a shard's: its neighbours' are in flight)
         files.remove_stale_temp_files(options.output)
     return manifest, fresh
