@@ -4,10 +4,12 @@ A cron job re-runs imgprep over a tree where almost nothing changed. For each co
 JPEGs, 1000 per folder, generated once and cached under bench/.work/cron/) every round runs,
 one after the other:
 
-1. the first run into a fresh output folder (the tutorial chain at 32x32: 2 PNGs per input);
-2. a no-op re-run (nothing changed);
-3. the floor beside it: ``find`` over the inputs and outputs (size and mtime of every file)
-   plus reading the manifest line by line with ``json.loads``, the least any re-run must do;
+1. the first run into a fresh output folder (the tutorial chain at 32x32: 2 PNGs per input),
+   then ``sync``, so the re-runs are not timed while its writes reach the disk;
+2. a no-op re-run (nothing changed) and the floor beside it, in turn, PAIRS times each. The
+   floor is ``find`` over the inputs and outputs (size and mtime of every file) plus reading
+   the manifest line by line with ``json.loads``, the least any re-run must do;
+3. a dry run over the done folder;
 4. a re-run after touching 1% of the inputs (new mtime, same bytes: nothing to write);
 5. a re-run after editing 1% of the inputs (new bytes: their outputs are rewritten);
 6. the edited inputs' own work: a first run over them alone (``-i -`` listing them) into a
@@ -50,6 +52,7 @@ PER_FOLDER = 1000
 SIZE, QUALITY, SOURCES = 64, 90, 64
 STEPS = "resize 32x32 --mode cover grayscale autocontrast --cutoff 3 augment --mirror".split()
 FRACTION = 100  # touch and edit one input in this many
+PAIRS = 3  # no-op re-runs and floors a round, taken in turn
 SCENARIOS = (
     "first run",
     "no-op re-run",
@@ -240,16 +243,26 @@ def _edited_alone(corpus: Corpus, edited: list[int]) -> Measurement:
         shutil.rmtree(output, ignore_errors=True)
 
 
+def _sync() -> Measurement:
+    """The first run's outputs on disk before the re-runs are timed: a cron job re-runs long
+    after the last run's writes, not while the kernel is still writing them back."""
+    return run_measured(["sync"])
+
+
 def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None:
     output = WORK / f"out_{corpus.count}"
     shutil.rmtree(output, ignore_errors=True)
     outputs = 2 * corpus.count
     edited = corpus.picked(number + FRACTION // 2)
+    no_op_and_floor: list[tuple[str, Callable[[], Measurement]]] = [
+        ("no-op re-run", lambda: _run_imgprep(corpus, output, (0, outputs))),
+        ("floor", lambda: run_measured(_floor(corpus, output))),
+    ]
     steps: list[tuple[str, Callable[[], Measurement]]] = [
         ("first run", lambda: _run_imgprep(corpus, output, (outputs, 0))),
-        ("no-op re-run", lambda: _run_imgprep(corpus, output, (0, outputs))),
+        ("sync", _sync),
+        *no_op_and_floor * PAIRS,  # side by side, the ratio's two terms under the same noise
         ("dry run", lambda: _run_imgprep(corpus, output, (0, outputs), dry_run=True)),
-        ("floor", lambda: run_measured(_floor(corpus, output))),
         ("touched 1%", lambda: _touch(corpus, corpus.picked(number), output)),
         ("edited 1%", lambda: _edit(corpus, edited, output)),
         ("edited alone", lambda: _edited_alone(corpus, edited)),
@@ -262,6 +275,8 @@ def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None
                 results[name].error = str(error)
                 print(f"   {corpus.count:>6} {name:<14} FAILED {error}", flush=True)
                 return  # the next scenarios build on this one
+            if name == "sync":
+                continue
             results[name].runs.append(measured)
             print(
                 f"   {corpus.count:>6} {name:<14} wall {measured.wall_s:7.2f} s  "
@@ -344,13 +359,14 @@ def section(results: dict[int, dict[str, Scenario]]) -> list[str]:
     return [
         f"Generated corpora of {SIZE}x{SIZE} JPEGs ({PER_FOLDER} a folder, made once and cached "
         f"in bench/.work/cron/), the tutorial chain at 32x32, 2 PNGs an input: `{command}`. Each "
-        "round, one after the other: a first run into a fresh folder, a no-op re-run, the floor, "
+        "round, one after the other: a first run into a fresh folder and `sync`, a no-op re-run "
+        f"and the floor in turn ({PAIRS} of each), a dry run, "
         "a re-run after touching 1% of the inputs (new mtime, same bytes: nothing written), one "
         "after editing another 1% (their outputs rewritten), and those edited inputs alone into "
         "a fresh folder (`-i -` listing them: their own work, start-up included). The floor is "
         "what any re-run must at least do: `find IN OUT -printf '%s %T@'` (size and mtime of "
         "every input and output) and `json.loads` of every manifest line, in a fresh Python. "
-        "Wall and peak RSS are medians over the rounds (`bench/cron_scale.py`).",
+        "Wall and peak RSS are medians over all the runs of the rounds (`bench/cron_scale.py`).",
         "",
         *table(results),
     ]
