@@ -210,6 +210,33 @@ def test_a_run_does_not_import_pydantic(samples, tmp_path):
     assert len(list((tmp_path / "out").iterdir())) >= 2 * len(SAMPLE_NAMES)
 
 
+CODEC_MODULES = ("imgprep._process", "imgprep._decode", "imgprep._encode", "zlib_ng")
+
+
+@pytest.mark.parametrize(
+    ("extra", "codecs"),
+    [((), CODEC_MODULES), ((), ()), (("--dry-run",), ())],
+    ids=["first run", "no-op re-run", "dry run"],
+)
+def test_a_run_with_nothing_to_write_imports_no_codec(samples, tmp_path, extra, codecs):
+    """A cron re-run over a done folder pays for its imports every time: it needs none of
+    the decoding and encoding code."""
+    out = tmp_path / "out"
+    if not codecs:  # the folder is done already
+        first = subprocess.run([sys.executable, "-m", "imgprep", "-i", samples, "-o", out, "-q"])
+        assert first.returncode == 0
+    code = (
+        "import sys\n"
+        "from imgprep.cli import run_command_line\n"
+        f"code = run_command_line([*{list(extra)!r}, '-q', '-i', {str(samples)!r}, "
+        f"'-o', {str(out)!r}])\n"
+        f"print(code, [m for m in {CODEC_MODULES!r} if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"0 {list(codecs)!r}"
+
+
 def test_missing_output_and_input_are_usage_errors(cli, samples):
     assert "missing option -o/--output" in cli("-i", samples, "grayscale").stderr
     result = cli("-o", "somewhere", "grayscale")

@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from imgprep import _fs, files
 from imgprep._damage import pixel_limit
-from imgprep._execute import Work
-from imgprep._process import Chain, InputWork, process_input
+from imgprep._process import Chain, InputWork, Work, process_input
 from imgprep._records import Details, OutputRecord, Status
 from imgprep._run_options import RunOptions
 from imgprep.config import default_workers

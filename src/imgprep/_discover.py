@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import IO, NamedTuple, overload
 
-from imgprep._fs import TEMP_SUFFIX, reason_for_os_error
+from imgprep._fs import TEMP_SUFFIX, file_identity, reason_for_os_error
 from imgprep._signatures import IMAGE_EXTENSIONS, SIGNATURE_BYTES, has_image_signature
 
 __all__ = [
@@ -432,6 +432,11 @@ class InputList(Sequence[InputFile]):
         the file and its path is no symbolic link (its real path is its folder's + its name)."""
         size = self._sizes[index]
         return None if size < 0 else (size, self._mtimes[index])
+
+    def identity_or_stat(self, index: int) -> tuple[int, int] | None:
+        """``identity``, or when the walk did not stat the file (a symbolic link, a listed
+        path), ``(st_size, st_mtime_ns)`` from a ``stat`` now; None if that fails."""
+        return self.identity(index) or file_identity(self.path_text(index))
 
     def _position(self, index: int) -> int:
         """``index`` as a position from 0; IndexError when out of range, like a list."""

@@ -21,19 +21,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-from imgprep import files
-from imgprep._damage import pixel_limit
-from imgprep._discover import InputList
+from imgprep import _fs
 from imgprep._plan import Plan
-from imgprep._process import Chain, InputWork, OutputWork, entry_for, process_input
 from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._uptodate import UpToDate, input_name, up_to_date
 from imgprep.config import default_workers
 from imgprep.errors import OutputError
 from imgprep.manifest import Manifest
-from imgprep.seq import prefetch, smap
+
+if TYPE_CHECKING:
+    from imgprep._process import Work
 
 __all__ = ["Runner", "Work", "execute"]
 
@@ -66,34 +66,49 @@ def execute(
     counted: no record is made for them. ``details``: records carry their ``Details``."""
     if fresh is None:
         fresh = up_to_date(plan, manifest, force=options.force)
-    work = Work(options, plan, manifest, fresh, details)
     take = _Taker(options, plan, report, on_record, on_failure)
     take.on_warning, take.details = on_warning, details
     try:
         if fresh.stale_inputs:  # a run where nothing changed starts no thread
-            # pixel_limit: Pillow's checks in the steps too (crop) follow --max-pixels
-            with pixel_limit(options.max_pixels), (runner or local_pool)(work) as results:
-                for position, group in enumerate(results):
-                    take.current_until(fresh.stale_inputs[position])
-                    take(work.finished.pop(position))
-                    if options.fail_fast and any(record.failed for record in group):
-                        report.stopped_early = True
-                        break
+            _compute(take, manifest, fresh, runner or local_pool)
         if not report.stopped_early:
             take.current_until(len(plan.inputs))
     except KeyboardInterrupt:
         report.interrupted = True
+    finally:
+        _close_manifest(manifest, plan, report)
+
+
+def _compute(take: _Taker, manifest: Manifest, fresh: UpToDate, runner: Runner) -> None:
+    """The inputs with work left, computed by ``runner`` and counted in plan order, the
+    up-to-date ones between them."""
+    # Pillow and the codecs come in with these: a run with nothing to do never imports them
+    from imgprep._damage import pixel_limit
+    from imgprep._process import Work
+
+    options, report = take.options, take.report
+    work = Work(options, take.plan, manifest, fresh, take.details)
+    try:
+        # pixel_limit: Pillow's checks in the steps too (crop) follow --max-pixels
+        with pixel_limit(options.max_pixels), runner(work) as results:
+            for position, group in enumerate(results):
+                take.current_until(fresh.stale_inputs[position])
+                take(work.finished.pop(position))
+                if options.fail_fast and any(record.failed for record in group):
+                    report.stopped_early = True
+                    break
     finally:
         # Inputs that workers finished after the consumer stopped (Ctrl-C, --fail-fast) are on
         # disk and in the manifest: count them too. The pool has been closed by now.
         for position in sorted(work.finished):
             take(work.finished.pop(position))
         work.chain.budget.close()  # inputs still waiting for memory in the background give up
-        _close_manifest(manifest, plan, report)
 
 
 def local_pool(work: Work) -> AbstractContextManager[Iterable[tuple[OutputRecord, ...]]]:
     """The run's inputs with work left, computed ahead in a pool of threads."""
+    from imgprep.seq import prefetch, smap
+
     workers = work.options.workers or default_workers()
     buffer = work.options.buffer or 2 * workers
     groups = smap(work.process, range(len(work.stale)))
@@ -155,7 +170,8 @@ class _Taker:
         inputs, output = self.plan.inputs, self.options.output
         for index in range(start, stop):
             path = inputs.path_text(index)
-            size = _input_bytes(inputs, index) if self.details else None
+            identity = inputs.identity_or_stat(index) if self.details else None
+            size = None if identity is None else identity[0]
             records = []
             for job in self.plan.jobs(index):
                 written = job.path(output)
@@ -167,12 +183,6 @@ class _Taker:
             self._count(records)
 
 
-def _input_bytes(inputs: InputList, index: int) -> int | None:
-    """An input's size from the walk that found it (a stat when it has none)."""
-    identity = inputs.identity(index) or files.file_identity(inputs.path_text(index))
-    return None if identity is None else identity[0]
-
-
 def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
     try:
         _rebase_in_place(manifest, plan, report)
@@ -181,44 +191,6 @@ def _close_manifest(manifest: Manifest, plan: Plan, report: Report) -> None:
         pass  # only tidying: the journal as it stands is valid, and failures are reported
     finally:
         manifest.close()
-
-
-class Work:
-    """What the workers share for one run: the chain, the plan, the verdicts, the manifest.
-    The pool sees only the inputs with work left (``fresh.stale_inputs``): its positions
-    index that array. ``process`` runs in worker threads."""
-
-    def __init__(
-        self,
-        options: RunOptions,
-        plan: Plan,
-        manifest: Manifest,
-        fresh: UpToDate,
-        details: bool = False,
-    ) -> None:
-        self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
-        self.chain = Chain(options, details)
-        self.stale = fresh.stale_inputs
-        self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
-
-    def item(self, position: int, output: str | None = None) -> InputWork:
-        """The input at ``position`` as ``process_input`` takes it; ``output``: the output
-        folder to name its outputs in (default: the run's, as given)."""
-        index = self.stale[position]
-        inputs, verdict = self.plan.inputs, self.fresh.verdict
-        folder = os.fspath(self.options.output) if output is None else output
-        outputs = tuple(
-            OutputWork(job.key, job.recipe, job.pil_format, job.path(folder), verdict(index, v))
-            for v, job in enumerate(self.plan.jobs(index))
-        )
-        name = input_name(inputs.relative_text(index))
-        size = _input_bytes(inputs, index) if self.chain.details else None
-        return InputWork(inputs.path_text(index), name, self.plan.problem(index), outputs, size)
-
-    def process(self, position: int) -> tuple[OutputRecord, ...]:
-        group = process_input(self.chain, self.item(position), self.manifest)
-        self.finished[position] = group
-        return group
 
 
 def _replaced_its_input(record: OutputRecord) -> bool:
@@ -235,16 +207,18 @@ def _rebase_in_place(manifest: Manifest, plan: Plan, report: Report) -> None:
     changed input and process the processed image again."""
     if not report.replaced:
         return
+    from imgprep._process import entry_for  # this run had work: imported already
+
     replaced = {os.fspath(path) for path in report.replaced}
     inputs = plan.inputs
     for index in range(len(inputs)):
         path = inputs.path_text(index)
         if path not in replaced:
             continue
-        identity = files.file_identity(path)
+        identity = _fs.file_identity(path)
         name = input_name(inputs.relative_text(index))
         for job in plan.jobs(index):
-            written = files.file_identity(manifest.path.parent / job.key)
+            written = _fs.file_identity(manifest.path.parent / job.key)
             if identity is None or written is None:
                 continue
             # no digest: the input is now the output just written, never decoded as one

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
-from imgprep import _discover, _fs, files
+from imgprep import _discover, _formats, _fs
 from imgprep._clash import Clashes, collision_advice
-from imgprep._discover import InputList, split_name
+from imgprep._discover import InputFile, InputList, split_name
 from imgprep._draws import DRAWS_VERSION
 from imgprep._fs import StrPath
 from imgprep._hashindex import HashIndex, repeats
@@ -29,7 +29,6 @@ from imgprep._run_options import RunOptions
 from imgprep._version import __version__
 from imgprep.config import canonical_format
 from imgprep.errors import OutputCollisionError, OutputError
-from imgprep.files import InputFile
 from imgprep.manifest import MANIFEST_NAME, Manifest
 from imgprep.steps import Step, Variant
 
@@ -160,14 +159,14 @@ class Plan:
     def _format(self, index: int) -> tuple[str, str]:
         """(Pillow format, extension) of input ``index``'s outputs."""
         if self._requested != "same":
-            return files.OUTPUT_FORMATS[self._requested]
+            return _formats.OUTPUT_FORMATS[self._requested]
         # With --format same the extension decides until the file is opened; an input whose
         # content disagrees with its extension is still written in the format its name promises.
         suffix = split_name(os.path.basename(self.inputs.path_text(index)))[1]
         known = self._formats.get(suffix)
         if known is None:
-            known = self._formats[suffix] = files.output_format(
-                files.format_of_suffix(suffix), suffix
+            known = self._formats[suffix] = _formats.output_format(
+                _formats.format_of_suffix(suffix), suffix
             )
         return known
 

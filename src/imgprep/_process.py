@@ -13,10 +13,15 @@ Before decoding, the worker reserves what the input will hold at most (``_budget
 header's size after shrink-on-load) and gives it back when the input's outputs are done, so
 ``--max-memory`` bounds a run whatever ``-j``. Random steps draw from ``_draws``: the input's
 own generator for the steps before ``augment``, each variant's for those after.
+
+``Work`` is what the workers of one run share (the chain, the plan, the verdicts, the
+manifest); it makes each input's ``InputWork`` from the plan. Only a run with work imports
+this module, and with it Pillow and the codecs.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -24,13 +29,14 @@ from typing import TYPE_CHECKING, Protocol
 from imgprep import files
 from imgprep._budget import MemoryBudget, peak_bytes
 from imgprep._draws import INPUT_STAGE, Draws, merged, variant_stage
-from imgprep._plan import split_at_augment
+from imgprep._plan import Plan, split_at_augment
 from imgprep._records import Details, OutputRecord, Status
 from imgprep._run_options import RunOptions
 from imgprep._shrink import apply_steps, decode_hint
+from imgprep._uptodate import UpToDate, input_name
 from imgprep.config import default_max_memory
 from imgprep.errors import ImgprepError, InputError
-from imgprep.manifest import CHECK, CURRENT, Entry, read_input
+from imgprep.manifest import CHECK, CURRENT, Entry, Manifest, read_input
 from imgprep.steps import Variant
 
 if TYPE_CHECKING:
@@ -41,6 +47,7 @@ __all__ = [
     "InputWork",
     "OutputWork",
     "Sink",
+    "Work",
     "entry_for",
     "failure_reason",
     "process_input",
@@ -293,3 +300,42 @@ def entry_for(
         output_size=written[0],
         output_mtime_ns=written[1],
     )
+
+
+class Work:
+    """What the workers share for one run: the chain, the plan, the verdicts, the manifest.
+    The pool sees only the inputs with work left (``fresh.stale_inputs``): its positions
+    index that array. ``process`` runs in worker threads."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        plan: Plan,
+        manifest: Manifest,
+        fresh: UpToDate,
+        details: bool = False,
+    ) -> None:
+        self.options, self.plan, self.manifest, self.fresh = options, plan, manifest, fresh
+        self.chain = Chain(options, details)
+        self.stale = fresh.stale_inputs
+        self.finished: dict[int, tuple[OutputRecord, ...]] = {}  # done, not yet consumed
+
+    def item(self, position: int, output: str | None = None) -> InputWork:
+        """The input at ``position`` as ``process_input`` takes it; ``output``: the output
+        folder to name its outputs in (default: the run's, as given)."""
+        index = self.stale[position]
+        inputs, verdict = self.plan.inputs, self.fresh.verdict
+        folder = os.fspath(self.options.output) if output is None else output
+        outputs = tuple(
+            OutputWork(job.key, job.recipe, job.pil_format, job.path(folder), verdict(index, v))
+            for v, job in enumerate(self.plan.jobs(index))
+        )
+        name = input_name(inputs.relative_text(index))
+        identity = inputs.identity_or_stat(index) if self.chain.details else None
+        size = None if identity is None else identity[0]
+        return InputWork(inputs.path_text(index), name, self.plan.problem(index), outputs, size)
+
+    def process(self, position: int) -> tuple[OutputRecord, ...]:
+        group = process_input(self.chain, self.item(position), self.manifest)
+        self.finished[position] = group
+        return group

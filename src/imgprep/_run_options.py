@@ -140,7 +140,7 @@ def _check_encoder(format: str, lossless: bool) -> None:
     if lossless and canonical != "webp":
         raise UsageError(f"--lossless applies to --format webp only, not --format {canonical}")
     if canonical != "same":
-        from imgprep.files import check_format_available  # imports Pillow
+        from imgprep._formats import check_format_available
 
         check_format_available(canonical)
 
@@ -155,7 +155,7 @@ def _template_fields(template: str) -> set[str]:
 def _check_literal_extension(template: str, format: str) -> None:
     """Refuse a name whose own extension promises another format than the one written
     (``--name '{stem}.png' --format jpeg`` would put JPEG bytes in .png files)."""
-    from imgprep.files import OUTPUT_FORMATS, format_of_suffix  # Pillow's names
+    from imgprep._formats import OUTPUT_FORMATS, format_of_suffix
 
     trailing = list(string.Formatter().parse(template))[-1]
     literal = trailing[0] if trailing[1] is None else ""
@@ -180,7 +180,7 @@ def _check_literal_extension(template: str, format: str) -> None:
 
 def _check_depth(depth: str, format: str) -> None:
     """Refuse a depth no output of the run could have (``--depth 16 --format jpeg``)."""
-    from imgprep.files import DEPTHS, OUTPUT_FORMATS, SIXTEEN_BIT_FORMATS  # Pillow's names
+    from imgprep._formats import DEPTHS, OUTPUT_FORMATS, SIXTEEN_BIT_FORMATS
 
     if depth not in DEPTHS:
         raise UsageError(f"--depth must be one of {', '.join(DEPTHS)}, not {depth!r}")

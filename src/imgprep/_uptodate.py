@@ -17,7 +17,7 @@ import os
 from array import array
 from collections.abc import Callable
 
-from imgprep import _fs, _plan
+from imgprep import _plan
 from imgprep._plan import Job, Plan
 from imgprep.manifest import CURRENT, Manifest
 
@@ -116,7 +116,7 @@ class _Judge:
         inputs = self.inputs
         if self.plan.problem(index) is not None:
             return self.all_stale  # the worker reports the problem
-        identity = inputs.identity(index) or _fs.file_identity(inputs.path_text(index))
+        identity = inputs.identity_or_stat(index)
         if identity is None:
             return self.all_stale
         name = input_name(inputs.relative_text(index))

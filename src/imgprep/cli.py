@@ -157,7 +157,7 @@ def _run_options(line: CommandLine) -> tuple[RunOptions, dict[str, Any]]:
         for spelled, given_key in (("--null", null), ("--base", "base" in given)):
             if given_key:
                 raise UsageError(f"{spelled} goes with '-i -' (paths read from stdin)")
-    from imgprep.files import read_path_list
+    from imgprep._discover import read_path_list
     from imgprep.pipeline import RunOptions
 
     options = RunOptions.from_settings(

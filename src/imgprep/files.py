@@ -7,23 +7,23 @@ and a failed output ``OutputError``, each with a short human reason, so a caller
 and go on.
 
 The code lives in private modules, one job each: ``_discover`` (finding inputs), ``_decode``
-(loading), ``_encode`` (output formats and saving), ``_metadata`` (EXIF and XMP kept by
-``--keep-metadata``) and ``_fs`` (atomic writes, the manifest's
-journal, file identities). This module only re-exports their public names.
+(loading), ``_formats`` (output formats and extensions, by name), ``_encode`` (saving),
+``_metadata`` (EXIF and XMP kept by ``--keep-metadata``) and ``_fs`` (atomic writes, the
+manifest's journal, file identities). This module only re-exports their public names.
 """
 
 from __future__ import annotations
 
 from imgprep._decode import DecodeHint, LoadedImage, load_image
 from imgprep._discover import IMAGE_EXTENSIONS, InputFile, find_inputs, read_path_list
-from imgprep._encode import (
+from imgprep._encode import save_image
+from imgprep._formats import (
     DEPTHS,
     OUTPUT_FORMATS,
     SIXTEEN_BIT_FORMATS,
     check_format_available,
     format_of_suffix,
     output_format,
-    save_image,
 )
 from imgprep._fs import TEMP_SUFFIX, file_digest, file_identity, remove_stale_temp_files
 from imgprep._metadata import METADATA_FORMATS, Metadata

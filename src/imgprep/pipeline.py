@@ -18,8 +18,9 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from imgprep import _dryrun, _fs, _parts, _prune, files
+from imgprep import _dryrun, _fs, _parts, _prune
 from imgprep._execute import Runner, execute
 from imgprep._lock import FolderLock
 from imgprep._plan import Plan, gather_inputs, plan_outputs
@@ -27,10 +28,12 @@ from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._run_options import RunOptions
 from imgprep._select import select_inputs
 from imgprep._shard import shard_plan
-from imgprep._shrink import decode_hint
 from imgprep._uptodate import UpToDate, up_to_date
 from imgprep.errors import UsageError
 from imgprep.manifest import Manifest
+
+if TYPE_CHECKING:
+    from imgprep._shrink import decode_hint
 
 __all__ = [
     "Details",
@@ -43,6 +46,16 @@ __all__ = [
     "plan_outputs",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``decode_hint``, imported when asked for: it brings in Pillow, which a run with nothing
+    to do never needs."""
+    if name == "decode_hint":
+        from imgprep._shrink import decode_hint
+
+        return decode_hint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(
@@ -185,7 +198,7 @@ def _take_folder(
     manifest.claim()
     if lock.unfinished and options.shard is None:
         # a killed run's temporary files go first (not a shard's: its neighbours' are in flight)
-        files.remove_stale_temp_files(options.output)
+        _fs.remove_stale_temp_files(options.output)
     return manifest, fresh
 
 
