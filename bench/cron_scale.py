@@ -1,24 +1,27 @@
 """``make bench`` section "cron scale": re-runs over 10,000 and 100,000 small inputs.
 
 A cron job re-runs imgprep over a tree where almost nothing changed. For each corpus (64x64
-JPEGs, 1000 per folder, generated once and cached under bench/.work/cron/) every round runs,
-one after the other:
+JPEGs, 1000 per folder, generated once and cached under bench/.work/cron/), a first run into a
+fresh output folder (the tutorial chain at 32x32: 2 PNGs per input), then ROUNDS rounds over
+the done folder, each one after the other:
 
-1. the first run into a fresh output folder (the tutorial chain at 32x32: 2 PNGs per input),
-   then ``sync``, so the re-runs are not timed while its writes reach the disk;
+1. ``sync``, so no re-run is timed while earlier writes reach the disk;
 2. a no-op re-run (nothing changed) and the floor beside it, in turn, PAIRS times each. The
    floor is ``find`` over the inputs and outputs (size and mtime of every file) plus reading
    the manifest line by line with ``json.loads``, the least any re-run must do;
 3. a dry run over the done folder;
 4. a re-run after touching 1% of the inputs (new mtime, same bytes: nothing to write);
-5. a re-run after editing 1% of the inputs (new bytes: their outputs are rewritten);
+5. a re-run after editing another 1% of the inputs (new bytes: their outputs are rewritten);
 6. the edited inputs' own work: a first run over them alone (``-i -`` listing them) into a
-   fresh folder. The edits are undone after the round.
+   fresh folder.
 
-Every imgprep run's summary is checked (what it wrote and found up to date). Wall time and
-peak RSS (GNU time) are medians over the rounds.
+The edits are then undone and their outputs written again by a run that is not measured, so
+the next round starts from a done folder too. Rounds are cheap (the first run of 100,000
+inputs takes minutes; a round takes half a minute), so there are enough of them for medians
+that hold on a noisy machine. Every imgprep run's summary is checked (what it wrote and found
+up to date). Wall time and peak RSS (GNU time) are medians over all the runs.
 
-    .venv/bin/python bench/cron_scale.py            # 10,000 and 100,000 inputs, 3 rounds
+    .venv/bin/python bench/cron_scale.py            # 10,000 and 100,000 inputs, 5 rounds
     .venv/bin/python bench/cron_scale.py --quick    # 10,000 inputs only
 """
 
@@ -38,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from measure import CommandFailed, Measurement, run_measured
@@ -53,6 +57,8 @@ SIZE, QUALITY, SOURCES = 64, 90, 64
 STEPS = "resize 32x32 --mode cover grayscale autocontrast --cutoff 3 augment --mirror".split()
 FRACTION = 100  # touch and edit one input in this many
 PAIRS = 3  # no-op re-runs and floors a round, taken in turn
+ROUNDS = 5
+Step = Callable[[], "Measurement"]
 SCENARIOS = (
     "first run",
     "no-op re-run",
@@ -249,17 +255,35 @@ def _sync() -> Measurement:
     return run_measured(["sync"])
 
 
-def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None:
-    output = WORK / f"out_{corpus.count}"
-    shutil.rmtree(output, ignore_errors=True)
+def _measured(corpus: Corpus, results: dict[str, Scenario], name: str, measure_it: Step) -> bool:
+    """Run one scenario into ``results``; False (the error noted) if it failed."""
+    try:
+        measured = measure_it()
+    except (CommandFailed, WrongCounts) as error:  # reported, not in the medians
+        results[name].error = str(error)
+        print(f"   {corpus.count:>6} {name:<14} FAILED {error}", flush=True)
+        return False
+    if name != "sync":
+        results[name].runs.append(measured)
+        print(
+            f"   {corpus.count:>6} {name:<14} wall {measured.wall_s:7.2f} s  "
+            f"peak {measured.peak_mib:6.1f} MiB",
+            flush=True,
+        )
+    return True
+
+
+def run_round(corpus: Corpus, number: int, results: dict[str, Scenario], output: Path) -> bool:
+    """One round of re-runs over ``output``, a folder the first run made; after it the edits
+    are undone and their outputs written again (not measured), so the next round starts from
+    a done folder too. False if a run failed: the folder is then not known to be done."""
     outputs = 2 * corpus.count
     edited = corpus.picked(number + FRACTION // 2)
-    no_op_and_floor: list[tuple[str, Callable[[], Measurement]]] = [
+    no_op_and_floor: list[tuple[str, Step]] = [
         ("no-op re-run", lambda: _run_imgprep(corpus, output, (0, outputs))),
         ("floor", lambda: run_measured(_floor(corpus, output))),
     ]
-    steps: list[tuple[str, Callable[[], Measurement]]] = [
-        ("first run", lambda: _run_imgprep(corpus, output, (outputs, 0))),
+    steps: list[tuple[str, Step]] = [
         ("sync", _sync),
         *no_op_and_floor * PAIRS,  # side by side, the ratio's two terms under the same noise
         ("dry run", lambda: _run_imgprep(corpus, output, (0, outputs), dry_run=True)),
@@ -268,33 +292,36 @@ def run_round(corpus: Corpus, number: int, results: dict[str, Scenario]) -> None
         ("edited alone", lambda: _edited_alone(corpus, edited)),
     ]
     try:
-        for name, measure_it in steps:
-            try:
-                measured = measure_it()
-            except (CommandFailed, WrongCounts) as error:  # reported, not in the medians
-                results[name].error = str(error)
-                print(f"   {corpus.count:>6} {name:<14} FAILED {error}", flush=True)
-                return  # the next scenarios build on this one
-            if name == "sync":
-                continue
-            results[name].runs.append(measured)
-            print(
-                f"   {corpus.count:>6} {name:<14} wall {measured.wall_s:7.2f} s  "
-                f"peak {measured.peak_mib:6.1f} MiB",
-                flush=True,
-            )
+        if not all(_measured(corpus, results, name, step) for name, step in steps):
+            return False
     finally:
         _undo_edits(corpus)
-        shutil.rmtree(output, ignore_errors=True)
+    rewritten = 2 * len(edited)  # the undone edits: their outputs are stale again
+    _run_imgprep(corpus, output, (rewritten, outputs - rewritten))
+    return True
 
 
 def measure(counts: list[int], rounds: int) -> dict[int, dict[str, Scenario]]:
+    """``rounds`` rounds over each corpus in turn; one first run into a fresh folder (and a
+    new one after a round that failed), then the rounds re-run over the done folder."""
     corpora = [build_corpus(count) for count in counts]
     results = {count: {name: Scenario() for name in SCENARIOS} for count in counts}
-    for number in range(rounds):
-        print(f"-- cron scale, round {number + 1}/{rounds}", flush=True)
+    done = dict.fromkeys(counts, False)
+    try:
+        for number in range(rounds):
+            print(f"-- cron scale, round {number + 1}/{rounds}", flush=True)
+            for corpus in corpora:
+                output, scenarios = WORK / f"out_{corpus.count}", results[corpus.count]
+                if not done[corpus.count]:
+                    shutil.rmtree(output, ignore_errors=True)
+                    first = partial(_run_imgprep, corpus, output, (2 * corpus.count, 0))
+                    if not _measured(corpus, scenarios, "first run", first):
+                        continue
+                done[corpus.count] = run_round(corpus, number, scenarios, output)
+    finally:
         for corpus in corpora:
-            run_round(corpus, number, results[corpus.count])
+            _undo_edits(corpus)
+            shutil.rmtree(WORK / f"out_{corpus.count}", ignore_errors=True)
     return results
 
 
@@ -358,15 +385,16 @@ def section(results: dict[int, dict[str, Scenario]]) -> list[str]:
     command = shlex.join(["imgprep", *_words(Path("IN"), Path("OUT"))[1:]])
     return [
         f"Generated corpora of {SIZE}x{SIZE} JPEGs ({PER_FOLDER} a folder, made once and cached "
-        f"in bench/.work/cron/), the tutorial chain at 32x32, 2 PNGs an input: `{command}`. Each "
-        "round, one after the other: a first run into a fresh folder and `sync`, a no-op re-run "
-        f"and the floor in turn ({PAIRS} of each), a dry run, "
+        f"in bench/.work/cron/), the tutorial chain at 32x32, 2 PNGs an input: `{command}`. A "
+        "first run into a fresh folder, then rounds over the done folder, each one after the "
+        f"other: `sync`, a no-op re-run and the floor in turn ({PAIRS} of each), a dry run, "
         "a re-run after touching 1% of the inputs (new mtime, same bytes: nothing written), one "
         "after editing another 1% (their outputs rewritten), and those edited inputs alone into "
-        "a fresh folder (`-i -` listing them: their own work, start-up included). The floor is "
+        "a fresh folder (`-i -` listing them: their own work, start-up included); the edits are "
+        "then undone and their outputs written again, unmeasured. The floor is "
         "what any re-run must at least do: `find IN OUT -printf '%s %T@'` (size and mtime of "
         "every input and output) and `json.loads` of every manifest line, in a fresh Python. "
-        "Wall and peak RSS are medians over all the runs of the rounds (`bench/cron_scale.py`).",
+        "Wall and peak RSS are medians over all the runs (`bench/cron_scale.py`).",
         "",
         *table(results),
     ]
@@ -377,7 +405,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="10,000 inputs only")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--counts", type=int, nargs="*", help="corpus sizes (default 10k 100k)")
     parser.add_argument("--output", type=Path, help="markdown file (default bench/.work/)")
     args = parser.parse_args()

@@ -697,7 +697,7 @@ def main() -> None:
     targets = evaluate_targets(plan, startup)
     # its own section, bench/cron_scale.py: re-runs over 10,000 and 100,000 generated inputs
     sizes = [] if args.only else [10_000] if quick else [10_000, 100_000]
-    cron = cron_scale.measure(sizes, min(runs, 3))
+    cron = cron_scale.measure(sizes, min(runs, cron_scale.ROUNDS))
     targets += cron_scale.targets(cron)
     # its own section, bench/memory_ceiling.py: files declaring 81 Mpx, -j 2 and -j 8
     memory_files, memory_side = (4, 4000) if quick else (8, 9000)
