@@ -269,3 +269,30 @@ def test_a_dask_run_leaves_descriptor_2_to_the_workers(photos, cluster, cli, tmp
     threads = cli("-o", tmp_path / "threads", *words)
     assert (threads.exit_code, relayed) == (1, ["entered"])
     assert threads.stderr.splitlines()[0] == dask.stderr.splitlines()[0]  # its Error: line
+
+
+def test_the_tasks_of_one_worker_process_share_its_memory_ceiling(tmp_path: Path):
+    """A worker runs tasks in several threads: --max-memory bounds the process, not a task."""
+    import dataclasses
+    import threading
+
+    from imgprep._dask_executor import _Spec
+
+    options = RunOptions(output=tmp_path, steps=parse_steps(["grayscale"]), max_memory=1000)
+    first, second = _Spec.of(options).chain(), _Spec.of(options).chain()  # two tasks
+    first.budget.reserve(600)
+    reserved = threading.Event()
+
+    def second_task() -> None:
+        second.budget.reserve(600)
+        reserved.set()
+
+    waiting = threading.Thread(target=second_task)
+    waiting.start()
+    assert not reserved.wait(0.3)  # 600 + 600 would pass the ceiling: the second task waits
+    first.budget.release(600)
+    assert reserved.wait(5)
+    second.budget.release(600)
+    waiting.join()
+    wider = dataclasses.replace(options, max_memory=2000)
+    assert _Spec.of(wider).chain().budget is not first.budget  # another run's ceiling

@@ -26,16 +26,18 @@ import dataclasses
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from imgprep import _fs, files
+from imgprep._budget import MemoryBudget
 from imgprep._damage import pixel_limit
 from imgprep._process import Chain, InputWork, Work, process_input
 from imgprep._records import Details, OutputRecord, Status
 from imgprep._run_options import RunOptions
-from imgprep.config import default_workers
+from imgprep.config import default_max_memory, default_workers
 from imgprep.errors import UsageError
 from imgprep.manifest import CHECK, Entry, confirmed
 from imgprep.steps import make_step
@@ -80,8 +82,26 @@ class _Spec:
         return cls(bare, steps, details)
 
     def chain(self) -> Chain:
+        """The task's chain, with the memory budget of this worker process."""
         steps = [make_step(name, **dict(values)) for name, values in self.steps]
-        return Chain(dataclasses.replace(self.options, steps=steps), self.details)
+        options = dataclasses.replace(self.options, steps=steps)
+        return Chain(options, self.details, _process_budget(options.max_memory))
+
+
+# A worker process runs several tasks at once (a thread each): --max-memory bounds the
+# process, as it bounds a local run, so its tasks reserve from one budget per ceiling.
+_budgets: dict[int | None, MemoryBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def _process_budget(ceiling: int | None) -> MemoryBudget:
+    """This process's budget for ``ceiling`` (None: the default, a quarter of this
+    machine's RAM, at most 2 GiB)."""
+    with _budgets_lock:
+        budget = _budgets.get(ceiling)
+        if budget is None:
+            budget = _budgets[ceiling] = MemoryBudget(ceiling or default_max_memory())
+        return budget
 
 
 class _Lines:

@@ -35,7 +35,7 @@ from imgprep.manifest import Manifest
 if TYPE_CHECKING:
     from imgprep._process import Work
 
-__all__ = ["Runner", "Work", "execute"]
+__all__ = ["Runner", "execute", "local_pool"]
 
 #: How a run's inputs with work left are computed: given the ``Work``, a context manager
 #: yielding each one's records in order (and leaving in ``Work.finished`` those done but not

@@ -84,11 +84,14 @@ class Chain:
     """What every input of a run shares in one process: the options, the steps split at
     augment, the decode hint, the memory budget, and whether records carry ``Details``."""
 
-    def __init__(self, options: RunOptions, details: bool = False) -> None:
+    def __init__(
+        self, options: RunOptions, details: bool = False, budget: MemoryBudget | None = None
+    ) -> None:
+        """``budget``: one shared with other chains of this process (default: its own)."""
         self.options, self.details = options, details
         self.prefix, self.variants, self.after_augment = split_at_augment(options.steps)
         self.hint = decode_hint(options.steps)
-        self.budget = MemoryBudget(options.max_memory or default_max_memory())
+        self.budget = budget or MemoryBudget(options.max_memory or default_max_memory())
 
 
 class Sink(Protocol):
