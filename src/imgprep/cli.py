@@ -84,7 +84,8 @@ def run_command_line(words: Sequence[str]) -> int:
             return answered
         options, cli_only = _run_options(line)
         quiet = bool(cli_only.get("quiet"))
-        log = _run_log(cli_only, quiet, words)
+        lines = _Lines()
+        log = _run_log(cli_only, quiet, words, lines)
     except ImgprepError as error:
         _print_error(str(error))
         return EXIT_USAGE
@@ -92,10 +93,11 @@ def run_command_line(words: Sequence[str]) -> int:
         return EXIT_SIGINT
     progress = cli_only.get("progress")
     show_progress = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
-    return _run(options, show_progress=show_progress, quiet=quiet, log=log)
+    screen = _Screen(options, show_progress=show_progress, quiet=quiet, log=log, lines=lines)
+    return _run(options, screen)
 
 
-def _run_log(cli_only: dict[str, Any], quiet: bool, words: Sequence[str]) -> RunLog:
+def _run_log(cli_only: dict[str, Any], quiet: bool, words: Sequence[str], lines: _Lines) -> RunLog:
     """The report file, -v and the dry run's listing (``_runlog``); opens the report file."""
     from imgprep._runlog import RunLog
 
@@ -103,19 +105,26 @@ def _run_log(cli_only: dict[str, Any], quiet: bool, words: Sequence[str]) -> Run
     if verbose and quiet:
         raise UsageError("-v/--verbose and -q/--quiet ask for opposite things: give one")
     return RunLog(
-        cli_only.get("report"), verbose=verbose, quiet=quiet, command=["imgprep", *words], say=_say
+        cli_only.get("report"),
+        verbose=verbose,
+        quiet=quiet,
+        command=["imgprep", *words],
+        say=lines.say,
     )
 
 
-_SAY: list[Callable[[str], None]] = []  # while a progress bar shows: its write, above it
+class _Lines:
+    """imgprep's own lines on stderr (``Error:``, ``Warning:``, -v's): above the progress bar
+    while one shows, never glued to it."""
 
+    def __init__(self) -> None:
+        self.bar: Any = None  # the tqdm bar showing, if any
 
-def _say(line: str) -> None:
-    """One line on stderr, above the progress bar when one shows (never glued to it)."""
-    if _SAY:
-        _SAY[-1](line)
-    else:
-        typer.echo(line, err=True)
+    def say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            typer.echo(line, err=True)
 
 
 def _answer_help_or_version(line: CommandLine, words: Sequence[str]) -> int | None:
@@ -175,11 +184,11 @@ def _print_error(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
 
 
-def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) -> int:
+def _run(options: RunOptions, screen: _Screen) -> int:
     from imgprep._chatter import c_stderr_as_lines
     from imgprep.pipeline import run
 
-    screen = _Screen(options, show_progress=show_progress, quiet=quiet, log=log)
+    log = screen.log
     received: list[int] = []
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -206,7 +215,7 @@ def _run(options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog) 
         screen.close()
         _restore_sigterm(previous)
     code = _exit_code(report, bool(received))
-    _print_summary(report, quiet, options.shard)
+    _print_summary(report, screen.quiet, options.shard)
     log.finish(report, code, options.seed)
     return code
 
@@ -216,8 +225,12 @@ class _Screen:
     with ``show_progress``), ``Error:`` and ``Warning:`` lines above it, and each record to
     ``log`` (the report and -v)."""
 
-    def __init__(self, options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog):
+    def __init__(
+        self, options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog, lines: _Lines
+    ):
         self.options, self.show_progress, self.quiet, self.log = options, show_progress, quiet, log
+        self.say = lines.say
+        self._lines = lines
         self.planning = _PlanningBar()
         self.bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
 
@@ -240,28 +253,28 @@ class _Screen:
         return given
 
     def on_wait(self, message: str) -> None:  # another run holds the output folder
-        _say(f"imgprep: {message}")
+        self.say(f"imgprep: {message}")
 
     def on_start(self, total: int) -> None:
         self.planning.close()
         if self.show_progress and not self.options.dry_run:  # a dry run lists: nothing made
             from tqdm import tqdm
 
-            bar = self.bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
-            _SAY.append(lambda line: bar.write(line, file=sys.stderr))
+            self.bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+            self._lines.bar = self.bar
 
     def on_failure(self, path: str, reason: str) -> None:
-        _say(f"Error: {path}: {reason}")
+        self.say(f"Error: {path}: {reason}")
 
     def on_warning(self, path: str, reason: str) -> None:
         if not self.quiet:
-            _say(f"Warning: {path}: {reason}")
+            self.say(f"Warning: {path}: {reason}")
 
     def on_chatter(self, line: str) -> None:
         from imgprep._chatter import labelled
 
         if not self.quiet:
-            _say(labelled(line))
+            self.say(labelled(line))
 
     def on_record(self, record: OutputRecord) -> None:
         if self.bar is not None:
@@ -272,7 +285,7 @@ class _Screen:
         self.planning.close()
         if self.bar is not None:
             self.bar.close()
-            _SAY.clear()
+            self._lines.bar = None
 
 
 def _exit_code(report: Report, terminated: bool) -> int:
