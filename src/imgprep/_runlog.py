@@ -175,7 +175,8 @@ class RunLog:
     def planned(self, word: str, input: str, output: str, reason: str | None) -> None:
         """A dry run's line (stdout, unless the report goes there) or a pruned output (stderr,
         unless ``-q``)."""
-        self._write(planned_object(word, input, output, reason))
+        if self._file is not None:  # a dry run lists every output: no object without a report
+            self._write(planned_object(word, input, output, reason))
         line = planned_line(word, input, output, reason)
         if word == PRUNED:
             if not self.quiet:
