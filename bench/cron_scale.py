@@ -6,13 +6,13 @@ fresh output folder (the tutorial chain at 32x32: 2 PNGs per input), then ROUNDS
 the done folder, each one after the other:
 
 1. ``sync``, so no re-run is timed while earlier writes reach the disk;
-2. a no-op re-run (nothing changed) and the floor beside it, in turn, PAIRS times each. The
-   floor is ``find`` over the inputs and outputs (size and mtime of every file) plus reading
-   the manifest line by line with ``json.loads``, the least any re-run must do;
-3. a dry run over the done folder;
-4. a re-run after touching 1% of the inputs (new mtime, same bytes: nothing to write);
-5. a re-run after editing another 1% of the inputs (new bytes: their outputs are rewritten);
-6. the edited inputs' own work: a first run over them alone (``-i -`` listing them) into a
+2. a no-op re-run (nothing changed), a dry run over the done folder and the floor beside
+   them, in turn, SIDE_BY_SIDE times each. The floor is ``find`` over the inputs and outputs
+   (size and mtime of every file) plus reading the manifest line by line with ``json.loads``,
+   the least any re-run must do;
+3. a re-run after touching 1% of the inputs (new mtime, same bytes: nothing to write);
+4. a re-run after editing another 1% of the inputs (new bytes: their outputs are rewritten);
+5. the edited inputs' own work: a first run over them alone (``-i -`` listing them) into a
    fresh folder.
 
 The edits are then undone and their outputs written again by a run that is not measured, so
@@ -56,7 +56,7 @@ PER_FOLDER = 1000
 SIZE, QUALITY, SOURCES = 64, 90, 64
 STEPS = "resize 32x32 --mode cover grayscale autocontrast --cutoff 3 augment --mirror".split()
 FRACTION = 100  # touch and edit one input in this many
-PAIRS = 3  # no-op re-runs and floors a round, taken in turn
+SIDE_BY_SIDE = 3  # no-op re-runs, dry runs and floors a round, taken in turn
 ROUNDS = 5
 Step = Callable[[], "Measurement"]
 SCENARIOS = (
@@ -279,14 +279,14 @@ def run_round(corpus: Corpus, number: int, results: dict[str, Scenario], output:
     a done folder too. False if a run failed: the folder is then not known to be done."""
     outputs = 2 * corpus.count
     edited = corpus.picked(number + FRACTION // 2)
-    no_op_and_floor: list[tuple[str, Step]] = [
+    side_by_side: list[tuple[str, Step]] = [
         ("no-op re-run", lambda: _run_imgprep(corpus, output, (0, outputs))),
+        ("dry run", lambda: _run_imgprep(corpus, output, (0, outputs), dry_run=True)),
         ("floor", lambda: run_measured(_floor(corpus, output))),
     ]
     steps: list[tuple[str, Step]] = [
         ("sync", _sync),
-        *no_op_and_floor * PAIRS,  # side by side, the ratio's two terms under the same noise
-        ("dry run", lambda: _run_imgprep(corpus, output, (0, outputs), dry_run=True)),
+        *side_by_side * SIDE_BY_SIDE,  # each ratio's terms in turn, under the same noise
         ("touched 1%", lambda: _touch(corpus, corpus.picked(number), output)),
         ("edited 1%", lambda: _edit(corpus, edited, output)),
         ("edited alone", lambda: _edited_alone(corpus, edited)),
@@ -387,7 +387,7 @@ def section(results: dict[int, dict[str, Scenario]]) -> list[str]:
         f"Generated corpora of {SIZE}x{SIZE} JPEGs ({PER_FOLDER} a folder, made once and cached "
         f"in bench/.work/cron/), the tutorial chain at 32x32, 2 PNGs an input: `{command}`. A "
         "first run into a fresh folder, then rounds over the done folder, each one after the "
-        f"other: `sync`, a no-op re-run and the floor in turn ({PAIRS} of each), a dry run, "
+        f"other: `sync`, a no-op re-run, a dry run and the floor in turn ({SIDE_BY_SIDE} of each), "
         "a re-run after touching 1% of the inputs (new mtime, same bytes: nothing written), one "
         "after editing another 1% (their outputs rewritten), and those edited inputs alone into "
         "a fresh folder (`-i -` listing them: their own work, start-up included); the edits are "

@@ -238,3 +238,18 @@ def test_save_image_writes_the_depth_asked_for(tmp_path: Path) -> None:
         assert read(path) == (mode, values)
     files.save_image(row("L", [0, 128, 255]), tmp_path / "wide.tif", format="TIFF", depth="16")
     assert read(tmp_path / "wide.tif") == ("I;16", [0, 32896, 65535])
+
+
+@pytest.mark.parametrize("pillow_format", ["PNG", "TIFF", "JPEG2000", "JPEG", "WEBP", "GIF", "BMP"])
+def test_the_formats_named_sixteen_bit_are_the_ones_written_with_sixteen_bits(
+    tmp_path: Path, pillow_format: str
+):
+    """--depth 16 is refused for a format by its name alone (``_formats``, no Pillow), so that
+    name list must say what the encoder does: keep 16-bit grey, or not."""
+    from imgprep._formats import SIXTEEN_BIT_FORMATS
+
+    path = tmp_path / f"out.{pillow_format.lower()}"
+    files.save_image(row("I;16", SIXTEEN), path, format=pillow_format, depth="16")
+    with Image.open(path) as written:
+        kept = written.mode.startswith("I;16") or written.mode == "I"
+    assert kept == (pillow_format in SIXTEEN_BIT_FORMATS)

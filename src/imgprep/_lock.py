@@ -30,7 +30,7 @@ from types import TracebackType
 from imgprep import _fs, _parts
 from imgprep.errors import FolderBusyError, OutputError
 
-__all__ = ["LOCK_NAME", "FolderLock"]
+__all__ = ["CLEAN", "LOCK_NAME", "WRITING", "FolderLock"]
 
 LOCK_NAME = ".imgprep-lock"
 # What the lock file says, for whoever opens it
