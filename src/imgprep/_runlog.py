@@ -177,12 +177,11 @@ class RunLog:
         unless ``-q``)."""
         if self._file is not None:  # a dry run lists every output: no object without a report
             self._write(planned_object(word, input, output, reason))
-        line = planned_line(word, input, output, reason)
         if word == PRUNED:
             if not self.quiet:
-                self.say(line)
-        elif not self.to_stdout:
-            self._print(line)
+                self.say(planned_line(word, input, output, reason))
+        elif not self.to_stdout and self._stdout_open:
+            self._print(planned_line(word, input, output, reason))
 
     def finish(
         self, report: Report | None, exit_code: int, seed: int, error: str | None = None
