@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -388,6 +389,16 @@ def test_a_run_walks_the_tree_for_temporary_files_only_when_a_writer_may_have_be
     assert summary(done.stderr) == f"imgprep: {2 * INPUTS} written, 0 up to date, 0 failed"
     assert leftover.exists() is not swept
     assert (out / LOCK_NAME).read_bytes() == CLEAN
+
+
+def test_a_run_stopped_early_leaves_the_next_one_to_sweep(cli: Cli, photos: Path, tmp_path: Path):
+    """--fail-fast stops waiting for work in flight (a Dask task may still be writing)."""
+    inputs = tmp_path / "in"
+    shutil.copytree(photos / "a", inputs)
+    (inputs / "img_00_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not the rest of a JPEG")
+    done = cli("-i", inputs, "-o", tmp_path / "out", "-j", "1", "--fail-fast", *STEPS)
+    assert done.exit_code == 1, done.stderr
+    assert (tmp_path / "out" / LOCK_NAME).read_bytes() == WRITING
 
 
 def test_a_shard_never_says_the_folder_is_clean(cli: Cli, photos: Path, tmp_path: Path):

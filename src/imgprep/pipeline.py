@@ -130,7 +130,9 @@ def run(
                 )
         if options.prune:
             manifest = _prune_outputs(plan, manifest, report, on_planned, on_warning)
-        clean = not report.interrupted  # after Ctrl-C, the next run sweeps all the same
+        # after Ctrl-C or --fail-fast the next run sweeps all the same: a Dask task may still
+        # be writing when the client stops waiting for it
+        clean = not (report.interrupted or report.stopped_early)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
