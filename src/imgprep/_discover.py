@@ -438,6 +438,11 @@ class InputList(Sequence[InputFile]):
         path), ``(st_size, st_mtime_ns)`` from a ``stat`` now; None if that fails."""
         return self.identity(index) or file_identity(self.path_text(index))
 
+    def size_or_stat(self, index: int) -> int | None:
+        """The input's size in bytes, as ``identity_or_stat`` gives it."""
+        identity = self.identity_or_stat(index)
+        return None if identity is None else identity[0]
+
     def _position(self, index: int) -> int:
         """``index`` as a position from 0; IndexError when out of range, like a list."""
         count = len(self._names)

@@ -170,8 +170,7 @@ class _Taker:
         inputs, output = self.plan.inputs, self.options.output
         for index in range(start, stop):
             path = inputs.path_text(index)
-            identity = inputs.identity_or_stat(index) if self.details else None
-            size = None if identity is None else identity[0]
+            size = inputs.size_or_stat(index) if self.details else None
             records = []
             for job in self.plan.jobs(index):
                 written = job.path(output)

@@ -334,8 +334,7 @@ class Work:
             for v, job in enumerate(self.plan.jobs(index))
         )
         name = input_name(inputs.relative_text(index))
-        identity = inputs.identity_or_stat(index) if self.chain.details else None
-        size = None if identity is None else identity[0]
+        size = inputs.size_or_stat(index) if self.chain.details else None
         return InputWork(inputs.path_text(index), name, self.plan.problem(index), outputs, size)
 
     def process(self, position: int) -> tuple[OutputRecord, ...]:
