@@ -159,6 +159,32 @@ def test_shards_one_after_another_write_the_files_of_one_run(
     assert images(out) == reference
 
 
+@pytest.mark.parametrize("on_collision", ["skip", "suffix"])
+def test_shards_fail_or_rename_clashing_inputs_as_the_whole_run_does(
+    cli: Cli, photos: Path, tmp_path: Path, on_collision: str
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for number, name in enumerate(["x.jpg", "y.jpg", "z.jpg"]):
+        shutil.copyfile(photos / "a" / f"img_{2 * number + 1:02d}.jpg", inputs / name)
+    Image.open(photos / "b" / "img_00.jpg").save(inputs / "x.png")  # x.png and x.jpg clash
+    given = ["-i", os.fspath(inputs), "--format", "png", "--on-collision", on_collision, *STEPS]
+    whole = cli("-o", tmp_path / "whole", *given)
+    assert whole.exit_code == (1 if on_collision == "skip" else 0), whole.stderr
+    failed: list[str] = []
+    for k in (1, 2):
+        done = cli("-o", tmp_path / "sharded", "--shard", f"{k}/2", *given)
+        failed += [
+            line.replace(os.fspath(tmp_path / "sharded"), os.fspath(tmp_path / "whole"))
+            for line in done.stderr.splitlines()
+            if line.startswith("Error:")
+        ]
+    assert images(tmp_path / "sharded") == images(tmp_path / "whole")
+    assert sorted(failed) == sorted(
+        line for line in whole.stderr.splitlines() if line.startswith("Error:")
+    )
+
+
 def test_shards_as_three_processes_at_once_write_the_files_of_one_run(
     cli: Cli, photos: Path, reference: dict[str, bytes], tmp_path: Path
 ):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from imgprep._discover import split_name
 
@@ -42,7 +42,16 @@ class Clashes:
 
     def __bool__(self) -> bool:
         """Whether any clash was ever found (so some input failed or was suffixed)."""
-        return self._other is not None
+        return self._other is not None or self._suffixed is not None
+
+    def subset(self, indices: Sequence[int]) -> Clashes:
+        """What a plan of the inputs at ``indices`` alone keeps of these clashes: which inputs
+        were suffixed. An input that fails for a clash fails there through its problem text
+        (``Plan.problem``), since the input it clashes with may not be among them."""
+        kept = Clashes(len(indices))
+        if self._suffixed is not None:
+            kept._suffixed = bytearray(self._suffixed[index] for index in indices)
+        return kept
 
     def record(self, first: int, second: int) -> None:
         if self._other is None:

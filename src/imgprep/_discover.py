@@ -11,7 +11,7 @@ import errno
 import glob
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import IO, NamedTuple, overload
@@ -383,13 +383,15 @@ class InputList(Sequence[InputFile]):
     def __len__(self) -> int:
         return len(self._names)
 
-    def subset(self, indices: Iterable[int]) -> InputList:
-        """The inputs at ``indices``, in that order, each with what is known of it."""
+    def subset(
+        self, indices: Iterable[int], problem: Callable[[int], str | None] | None = None
+    ) -> InputList:
+        """The inputs at ``indices``, in that order, each with what is known of it;
+        ``problem(index)``: each one's problem (default: its own)."""
+        problem = problem or self.problem
         kept = InputList()
         for index in indices:
-            kept.append(
-                Found(self.path_text(index), self.relative_text(index), self.problem(index))
-            )
+            kept.append(Found(self.path_text(index), self.relative_text(index), problem(index)))
             kept._sizes[-1], kept._mtimes[-1] = self._sizes[index], self._mtimes[index]
         return kept
 

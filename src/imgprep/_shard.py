@@ -6,7 +6,9 @@ its input root in POSIX form (the name the manifest records, and the one its out
 whatever order each run lists or finds them in, on whichever host, and an input keeps its
 shard from run to run. ``sha256``, not Python's ``hash``, which changes from one process to
 the next. The plan is checked whole before the shard is cut out of it: a collision between
-an input of this shard and one of another is refused by every shard.
+an input of this shard and one of another is refused by every shard, and with
+``--on-collision skip`` or ``suffix`` every shard fails or renames the inputs the whole plan
+does.
 """
 
 from __future__ import annotations
@@ -34,4 +36,6 @@ def shard_plan(plan: Plan, shard: tuple[int, int]) -> Plan:
         for index in range(len(inputs))
         if shard_of(input_name(inputs.relative_text(index)), n) == k
     ]
-    return Plan(plan.options, inputs.subset(kept))
+    mine = Plan(plan.options, inputs.subset(kept, plan.problem))  # with clashes' failures
+    mine.clashes = plan.clashes.subset(kept)  # and renames
+    return mine
