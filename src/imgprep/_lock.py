@@ -25,7 +25,6 @@ import fcntl
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from imgprep import _fs, _parts
 from imgprep.errors import FolderBusyError, OutputError
@@ -118,18 +117,6 @@ class FolderLock:
         fds, self._fds = self._fds, []
         for fd in reversed(fds):
             os.close(fd)  # closing the last descriptor drops its flock
-
-    def __enter__(self) -> FolderLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 def _open(path: Path) -> int:

@@ -118,7 +118,7 @@ class _Lines:
     while one shows, never glued to it."""
 
     def __init__(self) -> None:
-        self.bar: Any = None  # the tqdm bar showing, if any
+        self.bar: Any = None  # the tqdm bar showing, if any; tqdm is imported only to show one
 
     def say(self, line: str) -> None:
         if self.bar is not None:
@@ -203,11 +203,11 @@ def _run(options: RunOptions, screen: _Screen) -> int:
         with c_stderr_as_lines(screen.on_chatter) if local else contextlib.nullcontext():
             report: Report = run(options, **screen.callbacks())
     except FolderBusyError as error:  # --no-wait, and another run holds the folder
-        _print_error(str(error))
+        screen.say(f"Error: {error}")  # above the progress bar, if one shows by now
         log.finish(None, EXIT_BUSY, options.seed, str(error))
         return EXIT_BUSY
     except ImgprepError as error:  # the run cannot start as asked: nothing was written
-        _print_error(str(error))
+        screen.say(f"Error: {error}")
         code = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
         log.finish(None, code, options.seed, str(error))
         return code
@@ -229,10 +229,8 @@ class _Screen:
         self, options: RunOptions, *, show_progress: bool, quiet: bool, log: RunLog, lines: _Lines
     ):
         self.options, self.show_progress, self.quiet, self.log = options, show_progress, quiet, log
-        self.say = lines.say
-        self._lines = lines
+        self.lines, self.say = lines, lines.say  # the progress bar, once shown, is lines.bar
         self.planning = _PlanningBar()
-        self.bar: Any = None  # a tqdm bar; tqdm is imported only when one is shown
 
     def callbacks(self) -> dict[str, Any]:
         """What ``pipeline.run`` is given. Without a bar, a report or -v, no ``on_record``:
@@ -260,8 +258,7 @@ class _Screen:
         if self.show_progress and not self.options.dry_run:  # a dry run lists: nothing made
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
-            self._lines.bar = self.bar
+            self.lines.bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
 
     def on_failure(self, path: str, reason: str) -> None:
         self.say(f"Error: {path}: {reason}")
@@ -277,15 +274,15 @@ class _Screen:
             self.say(labelled(line))
 
     def on_record(self, record: OutputRecord) -> None:
-        if self.bar is not None:
-            self.bar.update()
+        if self.lines.bar is not None:
+            self.lines.bar.update()
         self.log.record(record)
 
     def close(self) -> None:
         self.planning.close()
-        if self.bar is not None:
-            self.bar.close()
-            self._lines.bar = None
+        if self.lines.bar is not None:
+            self.lines.bar.close()
+            self.lines.bar = None
 
 
 def _exit_code(report: Report, terminated: bool) -> int:

@@ -146,7 +146,7 @@ def run(
 def _prunes(options: RunOptions) -> bool:
     """Whether this run removes orphaned outputs: it rewrites the manifest, so it takes the
     folder's lock even when nothing is stale (a folder that does not exist has none)."""
-    return options.prune and not options.dry_run and options.output.is_dir()
+    return options.prune and options.output.is_dir()
 
 
 def _prune_outputs(
