@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from imgprep import _fs, files
 from imgprep._budget import MemoryBudget
 from imgprep._damage import pixel_limit
+from imgprep._plan import output_path
 from imgprep._process import Chain, InputWork, Work, process_input
 from imgprep._records import Details, OutputRecord, Status
 from imgprep._run_options import RunOptions
@@ -62,6 +63,7 @@ _GRACE_SECONDS = 5.0  # for the running tasks to finish once the run stops early
 _Outcome = tuple[
     tuple[str, str | None, tuple[str, ...], dict[str, object] | None, Details | None], ...
 ]
+_Batch = tuple[range, list[InputWork], "Future[Any]"]  # positions, the items sent, the task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +261,8 @@ class _Batches:
         self.size = work.options.batch or _FIRST_BATCH
         threads = sum(client.nthreads().values()) or 1
         self.window, self.threads = max(4, 2 * threads), threads
-        self.pending: collections.deque[tuple[range, Future[Any]]] = collections.deque()
+        # each batch in flight: its positions, the items it carries, its future
+        self.pending: collections.deque[_Batch] = collections.deque()
         self.next = 0  # the next position to submit
 
     def results(self) -> Iterator[tuple[OutputRecord, ...]]:
@@ -269,16 +272,16 @@ class _Batches:
 
         count = len(self.work.stale)
         while self.next < count or self.pending:
-            running = [future for _, future in self.pending if not future.done()]
+            running = [future for _, _, future in self.pending if not future.done()]
             while self.next < count and len(running) < self.window:
                 running.append(self._submit(count))
-            positions, future = self.pending[0]  # still pending while it is awaited
+            positions, items, future = self.pending[0]  # still pending while it is awaited
             if not future.done():
                 wait(running, return_when="FIRST_COMPLETED")
                 continue
             result = future.result()  # raises only for a bug in imgprep (after retries)
             self.pending.popleft()
-            self._take(positions, result)
+            self._take(positions, items, result)
             for position in positions:
                 yield self.work.finished[position]
 
@@ -302,31 +305,41 @@ class _Batches:
         future = self.client.submit(
             run_batch, self.spec, items, recorded, pure=False, retries=_RETRIES
         )
-        self.pending.append((positions, future))
+        self.pending.append((positions, items, future))
         return future
 
     def _item(self, position: int) -> InputWork:
         """The input at ``position`` with its outputs named in the absolute output folder."""
         return self.work.item(position, self.output)
 
-    def _take(self, positions: range, result: tuple[list[_Outcome], list[Entry], float]) -> None:
+    def _take(
+        self,
+        positions: range,
+        items: list[InputWork],
+        result: tuple[list[_Outcome], list[Entry], float],
+    ) -> None:
         """Record a batch's lines and keep its records (with the client's paths)."""
         outcomes, entries, seconds = result
         for entry in entries:
             self.work.manifest.record(entry)
-        for position, outcome in zip(positions, outcomes, strict=True):
-            self.work.finished[position] = self._records(position, outcome)
+        for position, item, outcome in zip(positions, items, outcomes, strict=True):
+            self.work.finished[position] = self._records(position, item, outcome)
         if self.work.options.batch is None and seconds > 0:
             per_input = seconds / len(positions)
             self.size = max(1, min(_MAX_BATCH, round(_TARGET_SECONDS / per_input)))
 
-    def _records(self, position: int, outcome: _Outcome) -> tuple[OutputRecord, ...]:
-        item = self.work.item(position)
-        variants = self.work.chain.variants
+    def _records(
+        self, position: int, item: InputWork, outcome: _Outcome
+    ) -> tuple[OutputRecord, ...]:
+        """The records of the input at ``position`` (``item``: what its task carried), with
+        the paths as the client was given them, not the absolute ones the workers used."""
+        work = self.work
+        path, output = work.plan.inputs.path_text(work.stale[position]), work.options.output
+        variants = work.chain.variants
         return tuple(
             OutputRecord(
-                item.path,
-                None if Status(status) is Status.FAILED else output.path,
+                path,
+                None if Status(status) is Status.FAILED else output_path(output, made.key),
                 Status(status),
                 reason,
                 variant.suffix,
@@ -334,7 +347,7 @@ class _Batches:
                 drawn=drawn,
                 details=details,
             )
-            for (status, reason, warnings, drawn, details), output, variant in zip(
+            for (status, reason, warnings, drawn, details), made, variant in zip(
                 outcome, item.outputs, variants, strict=True
             )
         )
@@ -347,9 +360,9 @@ class _Batches:
 
         pending, self.pending = list(self.pending), collections.deque()
         with contextlib.suppress(TimeoutError):
-            wait([future for _, future in pending], timeout=_GRACE_SECONDS)
-        for positions, future in pending:
+            wait([future for _, _, future in pending], timeout=_GRACE_SECONDS)
+        for positions, items, future in pending:
             if future.status == "finished":
-                self._take(positions, future.result())
+                self._take(positions, items, future.result())
             else:
                 future.cancel()

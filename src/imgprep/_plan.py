@@ -32,7 +32,15 @@ from imgprep.errors import OutputCollisionError, OutputError
 from imgprep.manifest import MANIFEST_NAME, Manifest
 from imgprep.steps import Step, Variant
 
-__all__ = ["PROGRESS_EVERY", "Job", "Plan", "gather_inputs", "plan_outputs", "split_at_augment"]
+__all__ = [
+    "PROGRESS_EVERY",
+    "Job",
+    "Plan",
+    "gather_inputs",
+    "output_path",
+    "plan_outputs",
+    "split_at_augment",
+]
 
 PROGRESS_EVERY = 1024  # files between two calls of a planning progress callback
 
@@ -53,10 +61,16 @@ class Job:
 
     def path(self, output: StrPath) -> str:
         """The output's path below ``output``, as text (``str(output / key)``)."""
-        folder = os.fspath(output)
-        if folder == os.curdir:
-            return self.key
-        return folder + self.key if folder.endswith(os.sep) else folder + os.sep + self.key
+        return output_path(output, self.key)
+
+
+def output_path(output: StrPath, key: str) -> str:
+    """The path of the output with manifest key ``key`` below ``output``, as text
+    (``str(output / key)``)."""
+    folder = os.fspath(output)
+    if folder == os.curdir:
+        return key
+    return folder + key if folder.endswith(os.sep) else folder + os.sep + key
 
 
 def split_at_augment(steps: Sequence[Step]) -> tuple[list[Step], tuple[Variant, ...], list[Step]]:
