@@ -342,16 +342,9 @@ class Manifest:
         """Rewrite the file without the lines of ``outputs`` (atomically); this object then
         answers "nothing recorded", like after ``compact``."""
         dropped = {hash(output) for output in outputs}
-        kept = array(
-            "q",
-            (self._offsets[row] for row in self._current_rows() if self._keys[row] not in dropped),
-        )
         self.close()
         with self._lock:
-            self._keys = self._states = self._mtimes = self._offsets = array("q")
-            self._index = HashIndex(self._keys)
-            _fs.write_atomic(self.path, copier(self.path, kept), fsync=True)
-            self._size, self._first_format, self._added, self._replaced = 1, 0, 0, 0
+            self._rewrite(dropped)
 
     def close(self) -> None:
         """Close the files kept open (``record`` opens the log again if needed)."""
@@ -380,20 +373,19 @@ class Manifest:
         superseded = len(own) - distinct + self._replaced
         return 4 * superseded > distinct + self._added  # over a quarter of the live lines
 
-    def _rewrite(self) -> None:
+    def _rewrite(self, dropped: Collection[int] = frozenset()) -> None:
         """One line per output, in the current format: the last line of each (found by reading
-        the file again, this run's lines included), copied as it is."""
+        the file again, this run's lines included), copied as it is; none for the outputs
+        whose name hashes are in ``dropped``."""
         self._keys = self._states = self._mtimes = self._offsets = array("q")  # done with them
         self._index = HashIndex(self._keys)
         latest = Manifest(self.path.parent, self._shard)
         latest._read_files([])  # this file alone: its offsets are byte offsets
-        keys, find = latest._keys, latest._index.find
-        last = (row for row, key in enumerate(keys) if find(key) == row)
-        _fs.write_atomic(
-            self.path,
-            copier(self.path, array("q", map(latest._offsets.__getitem__, last))),
-            fsync=True,
+        keys, offsets = latest._keys, latest._offsets
+        kept = array(
+            "q", (offsets[row] for row in latest._current_rows() if keys[row] not in dropped)
         )
+        _fs.write_atomic(self.path, copier(self.path, kept), fsync=True)
         # what was read is gone: this object only answers "nothing recorded" from now on
         self._size, self._first_format, self._added, self._replaced = 1, 0, 0, 0
 
