@@ -25,6 +25,7 @@ from imgprep._uptodate import UpToDate
 from imgprep.manifest import CHECK, CURRENT, STALE
 
 __all__ = [
+    "PRUNED",
     "UP_TO_DATE",
     "WORDS",
     "WOULD_CHECK",
@@ -37,6 +38,7 @@ __all__ = [
 
 WOULD_WRITE, UP_TO_DATE, WOULD_CHECK = "WOULD-WRITE", "UP-TO-DATE", "WOULD-CHECK"
 WOULD_FAIL, WOULD_PRUNE = "WOULD-FAIL", "WOULD-PRUNE"
+PRUNED = "PRUNED"  # what a real run's --prune says of an output it removed
 WORDS = (WOULD_WRITE, UP_TO_DATE, WOULD_CHECK, WOULD_FAIL, WOULD_PRUNE)
 _FOR_VERDICT = {STALE: WOULD_WRITE, CURRENT: UP_TO_DATE, CHECK: WOULD_CHECK}
 

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from imgprep._dryrun import PRUNED
 from imgprep._fs import reason_for_os_error
 from imgprep._records import Details, OutputRecord, Report, Status
 from imgprep._version import __version__
@@ -24,7 +25,6 @@ from imgprep.errors import UsageError
 
 __all__ = ["RunLog", "planned_line", "record_object", "verbose_line"]
 
-PRUNED = "PRUNED"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _NOTHING_KNOWN = Details()  # a record made without details: every field null
 

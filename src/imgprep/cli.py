@@ -288,7 +288,9 @@ class _Screen:
 def _exit_code(report: Report, terminated: bool) -> int:
     if report.interrupted:
         return EXIT_SIGTERM if terminated else EXIT_SIGINT
-    would_fail = report.dry_run is not None and report.dry_run.get("WOULD-FAIL", 0) > 0
+    from imgprep._dryrun import WOULD_FAIL  # loaded with the run already
+
+    would_fail = report.dry_run is not None and report.dry_run.get(WOULD_FAIL, 0) > 0
     return EXIT_FAILED if report.failures or would_fail else EXIT_OK
 
 

@@ -174,7 +174,7 @@ def _pruned_callback(
     on_warning: Callable[[str, str], None] | None,
 ) -> _prune.OnPruned:
     """What ``_prune`` reports, as the run's callbacks say it."""
-    word = _dryrun.WOULD_PRUNE if dry_run else "PRUNED"
+    word = _dryrun.WOULD_PRUNE if dry_run else _dryrun.PRUNED
 
     def pruned(path: str, held_back: str | None) -> None:
         if held_back is not None:
