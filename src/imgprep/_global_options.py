@@ -11,7 +11,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from imgprep.config import DEFAULTS, FORMATS, ON_COLLISION, default_max_memory, format_bytes
+from imgprep._formats import DEPTHS
+from imgprep.config import (
+    DEFAULTS,
+    EXECUTORS,
+    FORMATS,
+    ON_COLLISION,
+    default_max_memory,
+    format_bytes,
+)
 
 __all__ = ["COMMANDS", "GLOBAL_OPTIONS", "HELP_FLAGS", "GlobalOption", "Kind"]
 
@@ -281,7 +289,7 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         "holds it.",
         Kind.CHOICE,
         "BITS",
-        choices=("8", "16", "keep"),
+        choices=DEPTHS,
         default="keep",
     ),
     GlobalOption("fsync", ("--fsync",), "fsync each output before renaming it (power-loss safe)."),
@@ -308,7 +316,7 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         "(pip install 'imgprep[dask]').",
         Kind.CHOICE,
         "NAME",
-        choices=("threads", "dask"),
+        choices=EXECUTORS,
         default="threads",
     ),
     GlobalOption(

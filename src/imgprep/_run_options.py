@@ -13,14 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgprep.config import DEFAULTS, ON_COLLISION, canonical_format, load_user_defaults
+from imgprep.config import (
+    DEFAULTS,
+    EXECUTORS,
+    ON_COLLISION,
+    canonical_format,
+    load_user_defaults,
+)
 from imgprep.errors import UsageError
 from imgprep.steps import Step
 
-__all__ = ["EXECUTORS", "NAME_FIELDS", "RunOptions"]
+__all__ = ["NAME_FIELDS", "RunOptions"]
 
 NAME_FIELDS = ("stem", "suffix", "ext", "inext", "name")
-EXECUTORS = ("threads", "dask")  # where a run's work is computed
 
 
 @dataclass(frozen=True)

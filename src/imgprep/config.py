@@ -113,6 +113,9 @@ def canonical_format(name: str) -> str:
 # get their extensions added (see _clash).
 ON_COLLISION = ("fail", "skip", "suffix")
 
+# Where a run's work is computed: --executor's choices
+EXECUTORS = ("threads", "dask")
+
 # Defaults of the global options that a config file may override, with the type each must have.
 DEFAULTS: dict[str, Any] = {
     "format": "same",
