@@ -443,3 +443,19 @@ def test_hue_turns_in_hsv_and_keeps_alpha(mode):
     assert ops.hue(image, 0).convert("RGB").tobytes() == hue_by_hand(colour, 0).tobytes()
     with pytest.raises(UsageError):
         ops.hue(image, 0.7)
+
+
+def test_a_step_that_draws_twice_gets_numbered_names_in_draw_order():
+    stage = _draws.Draws(0, "a.jpg", _draws.INPUT_STAGE)
+    stage.note("jitter", {"brightness": 1.1})
+    stage.note("jitter", {"brightness": 0.9})
+    assert list(stage.drawn) == ["jitter", "jitter#2"]
+    variant = {"jitter": {"brightness": 1.2}, "jitter#2": {"brightness": 0.8}}
+    drawn = _draws.merged(stage.drawn, variant, None)  # the same step after augment too
+    assert drawn == {
+        "jitter": {"brightness": 1.1},
+        "jitter#2": {"brightness": 0.9},
+        "jitter#3": {"brightness": 1.2},
+        "jitter#4": {"brightness": 0.8},
+    }
+    assert _draws.merged(None, {}) is None

@@ -85,11 +85,7 @@ class Draws:
         return self._rng
 
     def note(self, step: str, parameters: dict[str, Any]) -> None:
-        key, count = step, 1
-        while key in self.drawn:
-            count += 1
-            key = f"{step}#{count}"
-        self.drawn[key] = parameters
+        self.drawn[_free_name(self.drawn, step)] = parameters
 
 
 def merged(*parts: dict[str, object] | None) -> dict[str, object] | None:
@@ -97,9 +93,16 @@ def merged(*parts: dict[str, object] | None) -> dict[str, object] | None:
     drawn: dict[str, object] = {}
     for part in parts:
         for key, value in (part or {}).items():
-            name, count = key, 1
-            while name in drawn:  # the same step before and after augment
-                count += 1
-                name = f"{key.partition('#')[0]}#{count}"
+            # the same step before and after augment: the variant's gets the next number
+            name = key if key not in drawn else _free_name(drawn, key.partition("#")[0])
             drawn[name] = value
     return drawn or None
+
+
+def _free_name(drawn: dict[str, Any], step: str) -> str:
+    """``step``, or ``step#2``, ``step#3``...: the first name ``drawn`` does not hold yet."""
+    name, count = step, 1
+    while name in drawn:
+        count += 1
+        name = f"{step}#{count}"
+    return name
